@@ -1,0 +1,1 @@
+"""Alert lifecycle, incident grouping, Alertmanager delivery and generated Prometheus rules."""

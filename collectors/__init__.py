@@ -1,0 +1,1 @@
+"""Signal collectors: the Prometheus HTTP API, /metrics scraping and Elasticsearch logs."""

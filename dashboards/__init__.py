@@ -1,0 +1,1 @@
+"""Grafana dashboards as code (grafanalib), provisioning files and the dashboard build."""

@@ -1,0 +1,1 @@
+"""The bundled demo marketplace: services, load generator and fault injection."""

@@ -1,0 +1,1 @@
+"""Streaming anomaly detectors for latency, queue backlog, errors and log patterns."""

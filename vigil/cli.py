@@ -1,0 +1,109 @@
+"""The ``vigil`` command line."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from vigil.stack import Stack, StackError
+from vigil.stack.install import InstallError
+
+app = typer.Typer(
+    help="vigil: notice marketplace trouble before customers feel it.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+stack_app = typer.Typer(
+    help="The local stack of real services (PostgreSQL, Redis, RabbitMQ, Elasticsearch, "
+    "Prometheus, Alertmanager, exporters) on 127.0.0.1.",
+    no_args_is_help=True,
+)
+app.add_typer(stack_app, name="stack")
+
+console = Console(soft_wrap=True)
+if not console.is_terminal:  # logs and CI: full URLs and reasons rather than an 80-column squeeze
+    console.width = 200
+Components = Annotated[list[str] | None, typer.Argument(help="component names; all when omitted")]
+
+STATE_STYLE = {"healthy": "green", "unhealthy": "yellow", "stopped": "dim", "foreign": "red"}
+
+
+def _print_status(stack: Stack) -> bool:
+    table = Table("component", "state", "pid", "url", "detail")
+    statuses = stack.status()
+    for s in statuses:
+        table.add_row(s.name, f"[{STATE_STYLE[s.state]}]{s.state}[/]", str(s.pid or ""), s.url, s.detail)
+    console.print(table)
+    return all(s.state == "healthy" for s in statuses)
+
+
+def _stack(names: list[str] | None) -> Stack:
+    try:
+        return Stack(names=names, log=lambda line: console.print(f"[dim]{line}[/]"))
+    except ValueError as error:
+        raise typer.BadParameter(str(error)) from error
+
+
+@stack_app.command("up")
+def stack_up(components: Components = None) -> None:
+    """Install what is missing, start what is not running, wait until all are healthy."""
+    stack = _stack(components)
+    try:
+        stack.up()
+    except (StackError, InstallError) as error:
+        console.print(f"[red]stack up failed:[/] {error}")
+        raise typer.Exit(1) from error
+    _print_status(stack)
+
+
+@stack_app.command("down")
+def stack_down(components: Components = None) -> None:
+    """Stop the components this stack started (by pid); nothing else is touched."""
+    stopped = _stack(components).down()
+    console.print(f"stopped: {', '.join(stopped) if stopped else 'nothing was running'}")
+
+
+@stack_app.command("status")
+def stack_status(components: Components = None) -> None:
+    """Show each component, its URL and health; exits 1 unless all are healthy."""
+    if not _print_status(_stack(components)):
+        raise typer.Exit(1)
+
+
+@stack_app.command("install")
+def stack_install(components: Components = None) -> None:
+    """Only install the packages and artifacts the components need."""
+    from vigil.stack.install import install
+
+    stack = _stack(components)
+    try:
+        install(stack.components, stack.log)
+    except InstallError as error:
+        console.print(f"[red]install failed:[/] {error}")
+        raise typer.Exit(1) from error
+    console.print("everything the stack needs is installed")
+
+
+@app.command()
+def demo() -> None:
+    """Run the end-to-end demo (for now: bring the stack up and show it; the marketplace scenario follows)."""
+    stack = _stack(None)
+    try:
+        stack.up()
+    except (StackError, InstallError) as error:
+        console.print(f"[red]demo: the stack did not come up:[/] {error}")
+        raise typer.Exit(1) from error
+    healthy = _print_status(stack)
+    console.print(
+        "The stack is up. The marketplace, load, fault injection and vigil's detection join this demo "
+        "as they land; stop everything with `vigil stack down`."
+    )
+    if not healthy:
+        raise typer.Exit(1)
+
+
+if __name__ == "__main__":
+    app()

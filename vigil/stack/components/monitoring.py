@@ -1,0 +1,111 @@
+"""Prometheus, Alertmanager and the exporters for PostgreSQL and Redis."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from vigil.stack.component import Component, http_probe
+from vigil.stack.prometheus_config import alertmanager_config, prometheus_config
+
+
+class Prometheus(Component):
+    name = "prometheus"
+    apt_packages = ("prometheus",)
+    executables = ("prometheus",)
+
+    @property
+    def port(self) -> int:
+        return self.settings.prometheus_port
+
+    @property
+    def targets_dir(self) -> Path:
+        return self.directory / "targets"
+
+    def prepare(self) -> None:
+        rules = self.directory / "rules"
+        for path in (self.directory / "data", self.targets_dir, rules):
+            path.mkdir(parents=True, exist_ok=True)
+        config = prometheus_config(self.settings, targets_dir=self.targets_dir, rules_dir=rules)
+        (self.directory / "prometheus.yml").write_text(yaml.safe_dump(config, sort_keys=False))
+
+    def command(self) -> list[str]:
+        return [
+            "prometheus",
+            f"--config.file={self.directory / 'prometheus.yml'}",
+            f"--storage.tsdb.path={self.directory / 'data'}",
+            f"--web.listen-address={self.settings.host}:{self.port}",
+            "--web.enable-lifecycle",  # lets `vigil` reload the config after writing rules
+            "--storage.tsdb.retention.time=15d",
+        ]
+
+    def probe(self) -> None:
+        http_probe(f"{self.url}/-/ready")
+
+
+class Alertmanager(Component):
+    name = "alertmanager"
+    apt_packages = ("prometheus-alertmanager",)
+    executables = ("prometheus-alertmanager",)
+
+    @property
+    def port(self) -> int:
+        return self.settings.alertmanager_port
+
+    def prepare(self) -> None:
+        (self.directory / "data").mkdir(parents=True, exist_ok=True)
+        config = yaml.safe_dump(alertmanager_config(), sort_keys=False)
+        (self.directory / "alertmanager.yml").write_text(config)
+
+    def command(self) -> list[str]:
+        return [
+            "prometheus-alertmanager",
+            f"--config.file={self.directory / 'alertmanager.yml'}",
+            f"--storage.path={self.directory / 'data'}",
+            f"--web.listen-address={self.settings.host}:{self.port}",
+            "--cluster.listen-address=",  # a single instance: no gossip port
+        ]
+
+    def probe(self) -> None:
+        http_probe(f"{self.url}/-/ready")
+
+
+class PostgresExporter(Component):
+    name = "postgres-exporter"
+    apt_packages = ("prometheus-postgres-exporter",)
+    executables = ("prometheus-postgres-exporter",)
+
+    @property
+    def port(self) -> int:
+        return self.settings.postgres_exporter_port
+
+    def environment(self) -> dict[str, str]:
+        return {"DATA_SOURCE_NAME": f"{self.settings.postgres_dsn}?sslmode=disable"}
+
+    def command(self) -> list[str]:
+        return ["prometheus-postgres-exporter", f"--web.listen-address={self.settings.host}:{self.port}"]
+
+    def probe(self) -> None:
+        http_probe(f"{self.url}/metrics", expect="pg_up 1")
+
+
+class RedisExporter(Component):
+    name = "redis-exporter"
+    apt_packages = ("prometheus-redis-exporter",)
+    executables = ("prometheus-redis-exporter",)
+
+    @property
+    def port(self) -> int:
+        return self.settings.redis_exporter_port
+
+    def command(self) -> list[str]:
+        s = self.settings
+        return [
+            "prometheus-redis-exporter",
+            f"-redis.addr=redis://{s.host}:{s.redis_port}",
+            f"-web.listen-address={s.host}:{self.port}",
+        ]
+
+    def probe(self) -> None:
+        http_probe(f"{self.url}/metrics", expect="redis_up 1")

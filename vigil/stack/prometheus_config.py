@@ -1,0 +1,70 @@
+"""The Prometheus and Alertmanager configuration of the local stack.
+
+Static jobs cover the stack's own exporters. Everything else (marketplace services,
+vigil itself) registers through file-based service discovery: a JSON file per job in
+``targets/``, which Prometheus re-reads without a restart.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from vigil.stack.settings import StackSettings
+
+
+def _static_job(name: str, target: str, **extra: Any) -> dict[str, Any]:
+    return {"job_name": name, "static_configs": [{"targets": [target]}], **extra}
+
+
+def prometheus_config(settings: StackSettings, *, targets_dir: Path, rules_dir: Path) -> dict[str, Any]:
+    host = settings.host
+    return {
+        "global": {
+            "scrape_interval": settings.scrape_interval,
+            "evaluation_interval": settings.scrape_interval,
+            "external_labels": {"stack": "vigil-local"},
+        },
+        "alerting": {
+            "alertmanagers": [{"static_configs": [{"targets": [f"{host}:{settings.alertmanager_port}"]}]}]
+        },
+        "rule_files": [str(rules_dir / "*.yml")],
+        "scrape_configs": [
+            _static_job("prometheus", f"{host}:{settings.prometheus_port}"),
+            _static_job("alertmanager", f"{host}:{settings.alertmanager_port}"),
+            _static_job("postgres", f"{host}:{settings.postgres_exporter_port}"),
+            _static_job("redis", f"{host}:{settings.redis_exporter_port}"),
+            _static_job("rabbitmq", f"{host}:{settings.rabbitmq_prometheus_port}"),
+            {
+                "job_name": "file_sd",
+                "file_sd_configs": [{"files": [str(targets_dir / "*.json")], "refresh_interval": "5s"}],
+            },
+        ],
+    }
+
+
+def write_targets(
+    targets_dir: Path, job: str, targets: list[str], labels: dict[str, str] | None = None
+) -> Path:
+    """Register ``targets`` under ``job`` for file-based discovery (atomically, as Prometheus may read it)."""
+    targets_dir.mkdir(parents=True, exist_ok=True)
+    path = targets_dir / f"{job}.json"
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps([{"targets": targets, "labels": {"job": job, **(labels or {})}}], indent=2))
+    tmp.replace(path)
+    return path
+
+
+def alertmanager_config() -> dict[str, Any]:
+    """A minimal routing tree; the alerts issue generates the full one with receivers and inhibitions."""
+    return {
+        "route": {
+            "receiver": "default",
+            "group_by": ["alertname", "service"],
+            "group_wait": "10s",
+            "group_interval": "1m",
+            "repeat_interval": "4h",
+        },
+        "receivers": [{"name": "default"}],
+    }
