@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from vigil.console import console
+from vigil.marketplace_cli import app as marketplace_app
 from vigil.stack import Stack, StackError
 from vigil.stack.install import InstallError
 
@@ -22,10 +23,8 @@ stack_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(stack_app, name="stack")
+app.add_typer(marketplace_app, name="marketplace")
 
-console = Console(soft_wrap=True)
-if not console.is_terminal:  # logs and CI: full URLs and reasons rather than an 80-column squeeze
-    console.width = 200
 Components = Annotated[list[str] | None, typer.Argument(help="component names; all when omitted")]
 
 STATE_STYLE = {"healthy": "green", "unhealthy": "yellow", "stopped": "dim", "foreign": "red"}

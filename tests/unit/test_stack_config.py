@@ -24,10 +24,10 @@ def test_prometheus_scrapes_every_stack_exporter_and_discovers_the_rest(tmp_path
 
 
 def test_write_targets_is_valid_file_sd_json(tmp_path: Path) -> None:
-    path = write_targets(tmp_path, "catalog", ["127.0.0.1:8101"], {"service": "catalog"})
-    assert json.loads(path.read_text()) == [
-        {"targets": ["127.0.0.1:8101"], "labels": {"job": "catalog", "service": "catalog"}}
-    ]
+    groups = [{"targets": ["127.0.0.1:8101"], "labels": {"job": "marketplace", "service": "catalog"}}]
+    path = write_targets(tmp_path, "marketplace", groups)
+    assert json.loads(path.read_text()) == groups
+    assert not path.with_suffix(".tmp").exists()
 
 
 @pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool comes with the prometheus package")

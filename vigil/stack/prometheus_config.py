@@ -44,14 +44,15 @@ def prometheus_config(settings: StackSettings, *, targets_dir: Path, rules_dir: 
     }
 
 
-def write_targets(
-    targets_dir: Path, job: str, targets: list[str], labels: dict[str, str] | None = None
-) -> Path:
-    """Register ``targets`` under ``job`` for file-based discovery (atomically, as Prometheus may read it)."""
+def write_targets(targets_dir: Path, name: str, groups: list[dict[str, Any]]) -> Path:
+    """Register target ``groups`` (``{"targets": [...], "labels": {...}}``) for file-based discovery.
+
+    Written atomically, as Prometheus may read the file at any moment.
+    """
     targets_dir.mkdir(parents=True, exist_ok=True)
-    path = targets_dir / f"{job}.json"
+    path = targets_dir / f"{name}.json"
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps([{"targets": targets, "labels": {"job": job, **(labels or {})}}], indent=2))
+    tmp.write_text(json.dumps(groups, indent=2))
     tmp.replace(path)
     return path
 

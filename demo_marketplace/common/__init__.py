@@ -1,0 +1,1 @@
+"""What every marketplace service shares: settings, app factory, telemetry, clients, faults."""

@@ -1,0 +1,146 @@
+"""One FastAPI application layout for every marketplace service.
+
+``create_app`` wires what all services share — settings, metrics, ECS logs, request ids,
+/healthz, /metrics, fault hooks — around the service's own router from ``services/<name>.py``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from types import ModuleType
+
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry
+
+from vigil.demo_marketplace.catalog import Service, service
+from vigil.demo_marketplace.common import logs
+from vigil.demo_marketplace.common.broker import Broker
+from vigil.demo_marketplace.common.clients import Cache, Database, ServiceClient
+from vigil.demo_marketplace.common.faults import FaultState
+from vigil.demo_marketplace.common.settings import ServiceSettings
+from vigil.demo_marketplace.common.telemetry import ServiceMetrics, exposition, status_class
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Resources:
+    """The connections a service holds for its lifetime; which ones depends on ``Service.uses``."""
+
+    settings: ServiceSettings
+    spec: Service
+    metrics: ServiceMetrics
+    faults: FaultState
+    peers: ServiceClient
+    db: Database | None = None
+    cache: Cache | None = None
+    broker: Broker | None = None
+    leaked: list[bytearray] = field(default_factory=list)
+
+    async def open(self) -> None:
+        s = self.settings
+        if "postgresql" in self.spec.uses:
+            self.db = Database(s.postgres_dsn, s.db_pool_size, self.metrics)
+            await self.db.open()
+        if "redis" in self.spec.uses:
+            self.cache = Cache(s.redis_url, s.cache_ttl_seconds, self.metrics, enabled=s.cache_enabled)
+        if "rabbitmq" in self.spec.uses:
+            self.broker = Broker(s.amqp_url, self.metrics)
+            await self.broker.open()
+
+    async def close(self) -> None:
+        for resource in (self.broker, self.cache, self.db, self.peers):
+            if resource is not None:
+                await resource.close()
+
+
+def service_module(name: str) -> ModuleType:
+    return importlib.import_module(f"vigil.demo_marketplace.services.{name.replace('-', '_')}")
+
+
+def create_app(settings: ServiceSettings, registry: CollectorRegistry | None = None) -> FastAPI:
+    spec = service(settings.service)
+    module = service_module(spec.name)
+    metrics = ServiceMetrics(spec.name, registry if registry is not None else CollectorRegistry())
+    resources = Resources(
+        settings=settings,
+        spec=spec,
+        metrics=metrics,
+        faults=FaultState(settings.faults_file, spec.name),
+        peers=ServiceClient(metrics, settings.service_urls, settings.downstream_timeout_seconds),
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await resources.open()
+        start = getattr(module, "start", None)
+        if start is not None:
+            await start(resources)  # consumers subscribe here
+        log.info("service started", extra={"event.action": "start"})
+        yield
+        await resources.close()
+
+    app = FastAPI(title=f"marketplace {spec.name}", description=spec.description, lifespan=lifespan)
+    app.state.resources = resources
+    app.middleware("http")(_telemetry_middleware(resources))
+    app.include_router(module.router)
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok", "service": spec.name}
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics_endpoint() -> Response:
+        return Response(exposition(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    return app
+
+
+Middleware = Callable[[Request, Callable[[Request], Awaitable[Response]]], Awaitable[Response]]
+
+
+def _telemetry_middleware(resources: Resources) -> Middleware:
+    m = resources.metrics
+
+    async def middleware(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        if request.url.path in ("/metrics", "/healthz"):
+            return await call_next(request)
+        logs.request_id.set(request.headers.get("x-request-id") or uuid.uuid4().hex)
+        _act_out_memory_leak(resources)
+        started = time.perf_counter()
+        m.http_server_active.labels(m.service).inc()
+        try:
+            response = await call_next(request)
+        except Exception:
+            log.exception("unhandled error", extra={"url.path": request.url.path})
+            response = JSONResponse({"detail": "internal error"}, status_code=500)
+        finally:
+            m.http_server_active.labels(m.service).dec()
+        route = getattr(request.scope.get("route"), "path", "unmatched")
+        m.http_server_duration.labels(
+            m.service, route, request.method, status_class(response.status_code)
+        ).observe(time.perf_counter() - started)
+        if response.status_code >= 500:
+            log.error(
+                "request failed", extra={"http.response.status_code": response.status_code, "url.path": route}
+            )
+        response.headers["x-request-id"] = logs.request_id.get() or ""
+        return response
+
+    return middleware
+
+
+def _act_out_memory_leak(resources: Resources) -> None:
+    leak = resources.faults.active("memory-leak")
+    resources.metrics.fault_active.labels(resources.spec.name, "memory-leak").set(1 if leak else 0)
+    if leak:
+        resources.leaked.append(bytearray(int(leak.get("kb_per_request", 64)) * 1024))
+    elif resources.leaked:
+        resources.leaked.clear()  # the "fixed" build is deployed: memory comes back

@@ -1,0 +1,73 @@
+"""The faults a service process should act out right now.
+
+``vigil marketplace fault inject`` writes the active faults, each with an ``until`` time, to one
+JSON file; services re-read it when it changes. Faults expire by themselves, so a crashed
+injector never leaves the marketplace broken.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+
+class FaultState:
+    def __init__(
+        self,
+        path: Path | None,
+        service: str,
+        *,
+        clock: Callable[[], float] = time.time,
+        min_interval: float = 0.5,
+    ) -> None:
+        self.path = path
+        self.service = service
+        self.clock = clock
+        self.min_interval = min_interval
+        self._checked_at = float("-inf")
+        self._mtime: float | None = None
+        self._faults: list[dict[str, Any]] = []
+
+    def _refresh(self) -> None:
+        now = time.monotonic()
+        if self.path is None or now - self._checked_at < self.min_interval:
+            return
+        self._checked_at = now
+        try:
+            mtime = self.path.stat().st_mtime
+        except FileNotFoundError:
+            self._faults, self._mtime = [], None
+            return
+        if mtime != self._mtime:
+            try:
+                self._faults = json.loads(self.path.read_text()).get("faults", [])
+                self._mtime = mtime
+            except (ValueError, OSError):
+                pass  # half-written by a concurrent writer: keep the previous state, retry next time
+
+    def active(self, name: str) -> dict[str, Any] | None:
+        """The parameters of fault ``name`` if it currently targets this service, else None."""
+        self._refresh()
+        now = self.clock()
+        for fault in self._faults:
+            if (
+                fault["name"] == name
+                and fault["service"] == self.service
+                and fault["start"] <= now < fault["until"]
+            ):
+                params: dict[str, Any] = fault.get("params", {})
+                return {
+                    **params,
+                    "progress": (now - fault["start"]) / max(fault["until"] - fault["start"], 1e-9),
+                }
+        return None
+
+    def names(self) -> list[str]:
+        self._refresh()
+        now = self.clock()
+        return [
+            f["name"] for f in self._faults if f["service"] == self.service and f["start"] <= now < f["until"]
+        ]

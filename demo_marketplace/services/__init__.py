@@ -1,0 +1,1 @@
+"""One module per marketplace service: its ``router`` and, for consumers, ``start(resources)``."""

@@ -1,0 +1,144 @@
+"""The marketplace end to end on the real PostgreSQL, Redis, RabbitMQ and Elasticsearch."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import psycopg
+import pytest
+import requests
+
+from tests.integration.market import api, checkout, metric_sum
+from vigil.demo_marketplace.faults import Injector
+from vigil.demo_marketplace.runner import Marketplace
+
+pytestmark = pytest.mark.integration
+
+
+def wait_for_status(market: Marketplace, order_id: str, status: str, timeout: float = 30) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        order = api(market, "GET", f"/api/orders/{order_id}").json()
+        if order["status"] == status or time.monotonic() > deadline:
+            return order
+        time.sleep(0.2)
+
+
+def test_an_order_flows_through_rabbitmq_to_fulfilment(marketplace: Marketplace) -> None:
+    published = metric_sum(marketplace, "orders", "messaging_published_total", outcome="confirmed")
+    order_id = checkout(marketplace, product_id=11, quantity=2)
+    order = wait_for_status(marketplace, order_id, "fulfilled")
+    assert order["status"] == "fulfilled"
+    assert order["paid_at"] is not None
+    with psycopg.connect(marketplace.dsn) as conn:
+        payments = conn.execute("SELECT count(*) FROM payments WHERE order_id = %s", (order_id,)).fetchone()
+        reserved = conn.execute(
+            "SELECT product_id, quantity FROM reservations WHERE order_id = %s", (order_id,)
+        ).fetchall()
+    assert payments == (1,), "charged exactly once"
+    assert reserved == [(11, 2)]
+    assert (
+        metric_sum(marketplace, "orders", "messaging_published_total", outcome="confirmed") == published + 1
+    )
+    assert metric_sum(marketplace, "warehouse", "marketplace_order_fulfilment_delay_seconds_count") >= 1
+
+
+def test_a_redelivered_order_is_not_charged_twice(marketplace: Marketplace) -> None:
+    import pika
+
+    order_id = checkout(marketplace)
+    assert wait_for_status(marketplace, order_id, "fulfilled")["status"] == "fulfilled"
+    duplicates = metric_sum(marketplace, "payments", "messaging_consumed_total", outcome="duplicate")
+    # Publish the same order.placed again, as a broker would redeliver it after a consumer crash.
+    with pika.BlockingConnection(pika.URLParameters(marketplace.stack.amqp_url)) as connection:
+        channel = connection.channel()
+        channel.confirm_delivery()
+        body = (
+            f'{{"order_id": "{order_id}", "total_cents": 100, "items": [{{"product_id": 7, "quantity": 1,'
+            f' "price_cents": 100}}]}}'
+        )
+        channel.basic_publish(
+            "orders",
+            "order.placed",
+            body.encode(),
+            properties=pika.BasicProperties(message_id=order_id, delivery_mode=2),
+        )
+    deadline = time.monotonic() + 20
+    while metric_sum(marketplace, "payments", "messaging_consumed_total", outcome="duplicate") == duplicates:
+        assert time.monotonic() < deadline, "the redelivery was not consumed"
+        time.sleep(0.2)
+    with psycopg.connect(marketplace.dsn) as conn:
+        assert conn.execute("SELECT count(*) FROM payments WHERE order_id = %s", (order_id,)).fetchone() == (
+            1,
+        )
+        assert conn.execute(
+            "SELECT count(*) FROM reservations WHERE order_id = %s", (order_id,)
+        ).fetchone() == (1,)
+
+
+def test_catalog_reads_are_served_from_redis_the_second_time(marketplace: Marketplace) -> None:
+    product = 4000 + int(time.time()) % 900  # a product this run has not cached yet (5-minute TTL)
+    hits = metric_sum(marketplace, "catalog", "cache_requests_total", cache="product", result="hit")
+    queries = metric_sum(
+        marketplace, "catalog", "db_client_operation_duration_seconds_count", operation="get_product"
+    )
+    first = api(marketplace, "GET", f"/api/products/{product}")
+    second = api(marketplace, "GET", f"/api/products/{product}")
+    assert first.status_code == second.status_code == 200
+    assert first.json()["product"] == second.json()["product"]
+    assert (
+        metric_sum(marketplace, "catalog", "cache_requests_total", cache="product", result="hit") == hits + 1
+    )
+    after = metric_sum(
+        marketplace, "catalog", "db_client_operation_duration_seconds_count", operation="get_product"
+    )
+    assert after == queries + 1, "only the first read went to PostgreSQL"
+
+
+def test_checkout_survives_recommendations_going_down(marketplace: Marketplace) -> None:
+    injector = Injector(marketplace)
+    worker = threading.Thread(target=injector.inject, args=("recommendations-crash", 30.0))
+    worker.start()
+    try:
+        deadline = time.monotonic() + 10
+        while any(
+            marketplace._pidfile(r.name).running_pid() for r in marketplace.replica_list("recommendations")
+        ):
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        with pytest.raises(requests.ConnectionError):
+            requests.get(
+                f"http://127.0.0.1:{marketplace.replica_list('recommendations')[0].port}/healthz", timeout=1
+            )
+        started = time.perf_counter()
+        page = api(marketplace, "GET", "/api/products/42")
+        page_seconds = time.perf_counter() - started
+        assert page.status_code == 200
+        assert page.json()["recommendations"] == []  # served without them
+        assert page_seconds < 1.0
+        started = time.perf_counter()
+        order_id = checkout(marketplace)
+        assert time.perf_counter() - started < 1.0
+        assert wait_for_status(marketplace, order_id, "fulfilled")["status"] == "fulfilled"
+    finally:
+        injector.stop.set()
+        worker.join()
+    marketplace.wait_healthy()  # the crashed replicas are back
+    assert api(marketplace, "GET", "/api/products/42").json()["recommendations"] != []
+
+
+def test_logs_reach_elasticsearch_with_the_order_id(marketplace: Marketplace) -> None:
+    from elasticsearch import Elasticsearch
+
+    order_id = checkout(marketplace)
+    es = Elasticsearch(marketplace.stack.elasticsearch_url)
+    deadline = time.monotonic() + 30
+    while True:
+        es.indices.refresh(index="logs-marketplace-*")
+        hits = es.search(index="logs-marketplace-*", query={"term": {"labels.order_id": order_id}}, size=20)
+        services = {h["_source"]["service"]["name"] for h in hits["hits"]["hits"]}
+        if {"orders", "payments", "warehouse"} <= services or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    assert {"orders", "payments", "warehouse"} <= services
