@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -102,6 +103,32 @@ def demo() -> None:
     )
     if not healthy:
         raise typer.Exit(1)
+
+
+@app.command()
+def run(
+    config: Annotated[
+        Path | None, typer.Option("--config", "-c", help="vigil.yaml; default: scrape the demo")
+    ] = None,
+    port: Annotated[int | None, typer.Option(help="override server.port")] = None,
+) -> None:
+    """Collect signals on a schedule, score them, and serve /metrics, /api/v1/* and /healthz."""
+    from vigil.config import ConfigError, load_config
+    from vigil.runtime.defaults import default_config
+    from vigil.runtime.service import run as run_service
+
+    try:
+        settings = load_config(config) if config is not None else default_config()
+    except ConfigError as error:
+        console.print(f"[red]{error}[/]")
+        raise typer.Exit(2) from error
+    if port is not None:
+        settings = settings.model_copy(update={"server": settings.server.model_copy(update={"port": port})})
+    console.print(
+        f"vigil watching {len(settings.signals)} signals; API on "
+        f"http://{settings.server.host}:{settings.server.port}/docs"
+    )
+    run_service(settings)
 
 
 if __name__ == "__main__":

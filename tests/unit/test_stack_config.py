@@ -18,7 +18,16 @@ from vigil.stack.prometheus_config import prometheus_config, write_targets
 def test_prometheus_scrapes_every_stack_exporter_and_discovers_the_rest(tmp_path: Path) -> None:
     config = prometheus_config(StackSettings(), targets_dir=tmp_path / "t", rules_dir=tmp_path / "r")
     jobs = {job["job_name"]: job for job in config["scrape_configs"]}
-    assert set(jobs) == {"prometheus", "alertmanager", "postgres", "redis", "rabbitmq", "file_sd"}
+    assert set(jobs) == {
+        "prometheus",
+        "alertmanager",
+        "postgres",
+        "redis",
+        "rabbitmq",
+        "rabbitmq-detailed",
+        "file_sd",
+        "vigil",
+    }
     assert jobs["rabbitmq"]["static_configs"][0]["targets"] == ["127.0.0.1:15692"]
     assert jobs["file_sd"]["file_sd_configs"][0]["files"] == [str(tmp_path / "t" / "*.json")]
 

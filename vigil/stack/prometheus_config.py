@@ -13,6 +13,13 @@ from typing import Any
 
 from vigil.stack.settings import StackSettings
 
+RABBITMQ_DETAILED_FAMILIES = [
+    "queue_coarse_metrics",  # rabbitmq_detailed_queue_messages{,_ready,_unacked}
+    "queue_consumer_count",  # rabbitmq_detailed_queue_consumers
+    "channel_queue_metrics",  # rabbitmq_detailed_channel_messages_delivered_ack_total{queue}
+    "channel_queue_exchange_metrics",  # rabbitmq_detailed_queue_messages_published_total{queue,exchange}
+]
+
 
 def _static_job(name: str, target: str, **extra: Any) -> dict[str, Any]:
     return {"job_name": name, "static_configs": [{"targets": [target]}], **extra}
@@ -36,9 +43,24 @@ def prometheus_config(settings: StackSettings, *, targets_dir: Path, rules_dir: 
             _static_job("postgres", f"{host}:{settings.postgres_exporter_port}"),
             _static_job("redis", f"{host}:{settings.redis_exporter_port}"),
             _static_job("rabbitmq", f"{host}:{settings.rabbitmq_prometheus_port}"),
+            # Per-queue depth, consumers, publishes, deliveries (the aggregated endpoint has no queue label).
+            _static_job(
+                "rabbitmq-detailed",
+                f"{host}:{settings.rabbitmq_prometheus_port}",
+                metrics_path="/metrics/detailed",
+                params={"family": RABBITMQ_DETAILED_FAMILIES},
+            ),
             {
                 "job_name": "file_sd",
                 "file_sd_configs": [{"files": [str(targets_dir / "*.json")], "refresh_interval": "5s"}],
+            },
+            # vigil re-exports other series' labels (job, instance, service) on its scores: keep them.
+            {
+                "job_name": "vigil",
+                "honor_labels": True,
+                "file_sd_configs": [
+                    {"files": [str(targets_dir / "vigil" / "*.json")], "refresh_interval": "5s"}
+                ],
             },
         ],
     }

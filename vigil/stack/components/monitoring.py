@@ -25,7 +25,7 @@ class Prometheus(Component):
 
     def prepare(self) -> None:
         rules = self.directory / "rules"
-        for path in (self.directory / "data", self.targets_dir, rules):
+        for path in (self.directory / "data", self.targets_dir, self.targets_dir / "vigil", rules):
             path.mkdir(parents=True, exist_ok=True)
         config = prometheus_config(self.settings, targets_dir=self.targets_dir, rules_dir=rules)
         (self.directory / "prometheus.yml").write_text(yaml.safe_dump(config, sort_keys=False))

@@ -1,0 +1,141 @@
+"""The detection engine: feeds each collected point through its series' detector.
+
+Robustness rules: a source that fails is marked down (and the outage recorded as a gap)
+while the others go on; non-finite values and points at or before a series' last timestamp
+are counted and dropped; the number of series is bounded (least recently updated evicted).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from collections import OrderedDict, deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from vigil.collectors.model import Collection, Collector, Point, SeriesKey
+from vigil.detectors.base import Band, Detector
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SeriesState:
+    key: SeriesKey
+    source: str
+    detector: Detector
+    points: deque[Point]
+    last_timestamp: float = -math.inf
+    score: float | None = None
+    band: Band | None = None
+
+    @property
+    def observed(self) -> float | None:
+        return self.points[-1].value if self.points else None
+
+
+@dataclass
+class SourceHealth:
+    up: bool = True
+    error: str | None = None
+    last_attempt: float | None = None
+    last_success: float | None = None
+    down_since: float | None = None
+    gaps: deque[tuple[float, float]] = field(
+        default_factory=lambda: deque(maxlen=100)
+    )  # (start, end) outages
+
+
+@dataclass
+class Counters:
+    samples: int = 0
+    non_finite: int = 0
+    out_of_order: int = 0
+    evicted: int = 0
+    ticks: int = 0
+    last_tick_seconds: float = 0.0
+
+
+class Engine:
+    def __init__(
+        self,
+        collectors: list[Collector],
+        detector_for: Callable[[SeriesKey], Detector],
+        *,
+        window_points: int = 2880,
+        max_series: int = 100_000,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.collectors = collectors
+        self.detector_for = detector_for
+        self.window_points, self.max_series, self.clock = window_points, max_series, clock
+        self._series: OrderedDict[SeriesKey, SeriesState] = OrderedDict()
+        self.sources = {c.name: SourceHealth() for c in collectors}
+        self.counters = Counters()
+        self._lock = threading.Lock()
+
+    def tick(self) -> None:
+        """One round: collect from every source, then score and learn every new point."""
+        started = time.perf_counter()
+        now = self.clock()
+        for collector in self.collectors:
+            try:
+                collection = collector.collect(now)
+            except Exception as error:  # a collector bug must not stop the others
+                log.exception("collector %s failed", collector.name)
+                collection = Collection(
+                    source=collector.name, up=False, error=f"{type(error).__name__}: {error}"
+                )
+            with self._lock:
+                self._record_health(collector.name, collection, now)
+                self._ingest(collection)
+        with self._lock:
+            self.counters.ticks += 1
+            self.counters.last_tick_seconds = time.perf_counter() - started
+
+    def _record_health(self, name: str, collection: Collection, now: float) -> None:
+        health = self.sources[name]
+        health.last_attempt, health.error = now, collection.error
+        if collection.up:
+            if health.down_since is not None:
+                health.gaps.append((health.down_since, now))
+                log.warning("source %s is back after %.0fs", name, now - health.down_since)
+            health.up, health.down_since, health.last_success = True, None, now
+        elif health.up:
+            health.up, health.down_since = False, now
+            log.warning("source %s is down: %s", name, collection.error)
+
+    def _ingest(self, collection: Collection) -> None:
+        for key, points in collection.series.items():
+            state = self._state(key, collection.source)
+            for point in sorted(points, key=lambda p: p.timestamp):
+                if not point.finite:
+                    self.counters.non_finite += 1
+                    continue
+                if point.timestamp <= state.last_timestamp:
+                    self.counters.out_of_order += 1
+                    continue
+                state.score = state.detector.score_one(point.value, point.timestamp)
+                state.detector.learn_one(point.value, point.timestamp)
+                state.band = state.detector.expected(point.timestamp)
+                state.points.append(point)
+                state.last_timestamp = point.timestamp
+                self.counters.samples += 1
+
+    def _state(self, key: SeriesKey, source: str) -> SeriesState:
+        state = self._series.get(key)
+        if state is None:
+            state = SeriesState(key, source, self.detector_for(key), deque(maxlen=self.window_points))
+            self._series[key] = state
+            while len(self._series) > self.max_series:
+                self._series.popitem(last=False)
+                self.counters.evicted += 1
+        else:
+            self._series.move_to_end(key)
+        return state
+
+    def series(self) -> list[SeriesState]:
+        with self._lock:
+            return list(self._series.values())

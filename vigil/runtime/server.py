@@ -1,0 +1,120 @@
+"""vigil's HTTP API: /metrics, /healthz, /api/v1/signals, /api/v1/incidents (OpenAPI at /docs)."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from pydantic import BaseModel
+
+from vigil import __version__
+from vigil.runtime.engine import Engine, SeriesState
+from vigil.runtime.exporter import EngineCollector
+
+
+class SignalView(BaseModel):
+    signal: str
+    labels: dict[str, str]
+    source: str
+    timestamp: float | None
+    observed: float | None
+    anomaly_score: float | None
+    expected: float | None
+    expected_lower: float | None
+    expected_upper: float | None
+    points: int
+
+
+class SourceView(BaseModel):
+    up: bool
+    error: str | None
+    last_success: float | None
+    down_since: float | None
+    gaps: list[tuple[float, float]]
+
+
+class Health(BaseModel):
+    status: str  # "ok", or "degraded" while a source is down
+    sources: dict[str, SourceView]
+
+
+class IncidentView(BaseModel):
+    service: str
+    anomalous_signals: list[SignalView]
+    max_score: float
+
+
+def _view(state: SeriesState) -> SignalView:
+    band = state.band
+    return SignalView(
+        signal=state.key.signal,
+        labels=state.key.label_dict(),
+        source=state.source,
+        timestamp=state.points[-1].timestamp if state.points else None,
+        observed=state.observed,
+        anomaly_score=state.score,
+        expected=band.expected if band else None,
+        expected_lower=band.lower if band else None,
+        expected_upper=band.upper if band else None,
+        points=len(state.points),
+    )
+
+
+def create_app(engine: Engine, registry: CollectorRegistry | None = None) -> FastAPI:
+    registry = registry if registry is not None else CollectorRegistry()
+    registry.register(EngineCollector(engine))
+    app = FastAPI(
+        title="vigil",
+        version=__version__,
+        description="Anomaly scores of the marketplace's signals, and vigil's own health.",
+    )
+
+    @app.get("/metrics", include_in_schema=False)
+    def metrics() -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/healthz", response_model=Health)
+    def healthz() -> Health:
+        sources = {
+            name: SourceView(
+                up=h.up,
+                error=h.error,
+                last_success=h.last_success,
+                down_since=h.down_since,
+                gaps=list(h.gaps),
+            )
+            for name, h in engine.sources.items()
+        }
+        return Health(status="ok" if all(s.up for s in sources.values()) else "degraded", sources=sources)
+
+    @app.get("/api/v1/signals", response_model=list[SignalView])
+    def signals(signal: str | None = None, anomalous: bool = False) -> list[SignalView]:
+        """Every series vigil watches with its latest value, score and normal band."""
+        return [
+            _view(s)
+            for s in engine.series()
+            if (signal is None or s.key.signal == signal) and (not anomalous or (s.score or 0) > 1)
+        ]
+
+    @app.get("/api/v1/incidents", response_model=list[IncidentView])
+    def incidents() -> list[IncidentView]:
+        """Anomalous series grouped by service, worst first."""
+        groups: dict[str, list[SignalView]] = {}
+        for state in engine.series():
+            if (state.score or 0) > 1:
+                service = state.key.label_dict().get("service", "unknown")
+                groups.setdefault(service, []).append(_view(state))
+        views = [
+            IncidentView(
+                service=service,
+                anomalous_signals=sorted(members, key=_score, reverse=True),
+                max_score=max(_score(m) for m in members),
+            )
+            for service, members in groups.items()
+        ]
+        return sorted(views, key=lambda v: v.max_score, reverse=True)
+
+    return app
+
+
+def _score(view: SignalView) -> float:
+    return view.anomaly_score or 0.0
