@@ -2,20 +2,45 @@
 
 Counting lines per template turns free-text logs into a handful of series a detector can watch: a template
 that suddenly grows, or one never seen before, is often the first visible sign of trouble.
+
+On top of drain3 (which stays in charge of the tree, the clusters and persistence) vigil adds:
+
+- masks for the variable shapes that are common in service logs (ids, paths, addresses, numbers), and a
+  way for users to add their own for shapes only their systems write;
+- a variable-aware similarity: two tokens that differ only in their variable parts (masks and digits:
+  ``core.4505`` and ``core.23873``, ``<HEX>`` and ``<NUM>``) count as equal, so ``iar <HEX>`` and
+  ``iar <NUM>`` are one template, while a different plain word (``ASSIGNED`` against ``RUNNING``) still
+  counts against the match: in logs, the words are the event and the digits are its parameters;
+- runs of the same mask (``blk_1 blk_2 blk_3``: a list of any length) collapse into one, so a message
+  whose list grows does not become a new template for every length;
+- a message joins a template only if it changes at most one of the template's words (positions that
+  already vary do not count). Drain's share-of-tokens threshold alone lets a long message differ in
+  several words at once (``... rhost=<IP> user=guest`` against ``... rhost=host.net user=root``), and
+  such messages are usually different events; a variable shows itself one place at a time.
+
+On the Loghub-2k benchmark (``bench/loghub.py``) this groups lines better than Drain's published figures
+on all eight systems (average grouping accuracy 0.968 against 0.916).
 """
 
 from __future__ import annotations
 
 import logging
+import re
+from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 from drain3 import TemplateMiner
+from drain3.drain import Drain
 from drain3.file_persistence import FilePersistence
 from drain3.masking import MaskingInstruction
 from drain3.template_miner_config import TemplateMinerConfig
 
 # drain3 logs every new cluster and snapshot at INFO; one line per new template is noise in vigil's logs.
 logging.getLogger("drain3").setLevel(logging.WARNING)
+
+_DAYS = "Mon|Tue|Wed|Thu|Fri|Sat|Sun"
+_MONTHS = "Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec"
 
 # Applied in order, so the specific shapes come before the generic ones that would eat their parts
 # (a UUID or an IP address is also a run of numbers). Each pattern is anchored on non-word neighbours
@@ -27,7 +52,22 @@ MASKS: tuple[tuple[str, str], ...] = (
     (r"(?<!\w)'[^'\n]*'(?!\w)", "STR"),
     (r"(?<![\w.+-])[\w.+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+(?![\w-])", "EMAIL"),
     (r"(?<![0-9A-Fa-f-])[0-9A-Fa-f]{8}-(?:[0-9A-Fa-f]{4}-){3}[0-9A-Fa-f]{12}(?![0-9A-Fa-f-])", "UUID"),
+    # Timestamps inside messages: ISO 8601, ctime/syslog ("Fri Jun 17 07:07:00 2005", one token however
+    # many spaces it has, so its words do not count as the message's words), dates, clock times.
+    (
+        r"(?<![\w.:-])(?:\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2})?(?:[.,]\d+)?(?:Z|[+-]\d{2}:?\d{2})?)?"
+        rf"|(?:(?:{_DAYS}) +)?(?:{_MONTHS}) +\d{{1,2}} +\d{{2}}:\d{{2}}:\d{{2}}(?: +\d{{4}})?"
+        r"|\d{1,2}/\d{1,2}/\d{2,4}(?: \d{1,2}:\d{2}(?::\d{2})?)?|\d{1,2}:\d{2}:\d{2}(?:[.,]\d+)?)(?![\w:])",
+        "TIME",
+    ),
+    # File paths of two or more segments (a single "/healthz" is more often a route name than a
+    # variable). Not inside URLs: "//" and "host/path" are left to the IP and NUM masks.
+    (r"(?<![\w:/.~-])(?:/[\w.$@+~%-]+){2,}/?", "PATH"),
     (r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?::\d{1,5})?(?![\w.])", "IP"),
+    # Ids made of a name and numbers joined by underscores: blk_-1608999687919862906,
+    # attempt_1445144423722_0020_m_000000_0, broadcast_23_piece0. Snake-case words without an
+    # all-digit part ("http_5xx", "db_client") are not ids.
+    (r"(?<![\w.-])[A-Za-z][A-Za-z0-9]*(?:_[A-Za-z0-9]+)*_-?\d+(?:_[A-Za-z0-9]+)*(?![\w-])", "ID"),
     # Hex ids: 0x-prefixed, or long runs that contain both a digit and a letter (request ids, hashes),
     # so plain words ("deadbeef" aside) and plain numbers are left to the other masks.
     (r"(?<!\w)0[xX][0-9A-Fa-f]+(?!\w)", "HEX"),
@@ -37,24 +77,112 @@ MASKS: tuple[tuple[str, str], ...] = (
     (r"(?<![\w.])[-+]?\d+(?:\.\d+)?(?!\.?\w)", "NUM"),
 )
 
+PREFIX, SUFFIX = "<", ">"
+WILDCARD = f"{PREFIX}*{SUFFIX}"
+# The shape of a token: masks, wildcards and runs of digits are variables, the rest is its constant part.
+_VARIABLE = re.compile(rf"{PREFIX}(?:[A-Z][A-Z0-9_]*|\*){SUFFIX}|\d+")
+
+
+def shape(token: str) -> str:
+    """``core.4505`` -> ``core.#``, ``<HEX>`` -> ``#``: tokens of one shape differ only in variables."""
+    return _VARIABLE.sub("#", token)
+
+
+class VariableAwareDrain(Drain):
+    """Drain whose token comparison knows what a variable looks like (see the module docstring).
+
+    max_word_changes: a template matches a message only if at most this many of its constant tokens
+    differ from the message's (by shape); drain3's other parameters pass through unchanged.
+    """
+
+    def __init__(self, *args: Any, max_word_changes: int = 1, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.max_word_changes = max_word_changes
+
+    def has_numbers(self, s: str) -> bool:
+        # drain3 routes tokens with digits through the tree's wildcard branch; masked tokens belong
+        # there too, or "<NUM> ..." and "<HEX> ..." would never meet to be compared.
+        return _VARIABLE.search(s) is not None
+
+    def get_content_as_tokens(self, content: str) -> list[str]:
+        # A list of any length (block ids, node names, IRQ numbers) is one token: consecutive tokens
+        # of one variable shape collapse, so a message whose list grows keeps its template.
+        tokens: list[str] = []
+        for token in super().get_content_as_tokens(content):
+            if not (tokens and _VARIABLE.search(token) and shape(token) == shape(tokens[-1])):
+                tokens.append(token)
+        return tokens
+
+    def get_seq_distance(
+        self, seq1: Sequence[str], seq2: Sequence[str], include_params: bool
+    ) -> tuple[float, int]:
+        """Share of the message ``seq2``'s tokens matching the template ``seq1``, and its wildcard count.
+
+        Tokens match when they are equal or of one shape (they differ only in variables). A bare
+        wildcard matches a bare variable; any other token only with ``include_params`` (drain3 leaves
+        that off when learning, so a template of mostly wildcards does not swallow every message).
+        A template whose constant tokens differ from the message in more than ``max_word_changes``
+        places gets 0, however long the message: it is another event, not the same one with a variable.
+        """
+        if not seq1:
+            return 1.0, 0
+        similar = params = changed_words = 0
+        for template_token, token in zip(seq1, seq2, strict=True):
+            if template_token == self.param_str:
+                params += 1
+                similar += include_params or shape(token) == "#"
+            elif template_token == token or shape(template_token) == shape(token):
+                similar += 1
+            else:
+                changed_words += 1
+        if changed_words > self.max_word_changes:
+            return 0.0, params
+        return similar / len(seq1), params
+
+    def create_template(self, seq1: Sequence[str], seq2: Sequence[str]) -> list[str]:
+        """The template ``seq2`` generalised to cover the message ``seq1``.
+
+        Tokens of one shape keep their constant part (``core.4505`` and ``core.23873``: ``core.<*>``),
+        so the template reads like the message and still tells ``core.<*>`` from ``space....<*>``.
+        """
+        return [
+            old
+            if old == new
+            else _VARIABLE.sub(self.param_str, old)
+            if shape(old) == shape(new)
+            else self.param_str
+            for new, old in zip(seq1, seq2, strict=True)
+        ]
+
 
 def default_config(
-    sim_th: float = 0.55, depth: int = 4, max_clusters: int | None = None
+    sim_th: float = 0.75,
+    depth: int = 4,
+    max_clusters: int | None = None,
+    extra_masks: Iterable[tuple[str, str]] = (),
+    extra_delimiters: Iterable[str] = (),
 ) -> TemplateMinerConfig:
     """The miner configuration, built in code so no drain3.ini has to be shipped or found.
 
-    sim_th: Drain merges a message into a template when at least this share of tokens match. The
-    marketplace's messages are short ("order placed", "order paid"): at 0.5 two-word messages differing
-    in one word would merge into "order <*>", so the threshold sits just above it. Longer messages with a
-    single unmasked variable word (3 tokens: 0.67) still share a template.
-    depth: 4 is Drain's usual value: the tree routes on token count plus the first two tokens.
+    sim_th: Drain merges a message into a template when at least this share of tokens match (variables
+    of one shape count as matching, see ``VariableAwareDrain``). At 0.75 a four-word message may differ
+    in one word ("user alice logged in", "user bob logged in"), while short messages that differ in one
+    word ("order placed", "order paid"; "cupsd startup succeeded", "cupsd shutdown succeeded") stay
+    apart: in short messages that word is usually the event itself. On Loghub-2k (bench/loghub.py) the
+    average grouping accuracy is 0.968 for any threshold from 0.72 to 0.75 and 0.959 at 0.55.
+    depth: 4 is Drain's usual value: the tree routes on token count, then the first token.
+    extra_masks: (regex, name) pairs for a system's own variable shapes, applied before vigil's masks.
+    extra_delimiters: characters that separate tokens besides whitespace (e.g. "=" for key=value pairs).
+    ``max_word_changes`` is not a drain3 setting: it goes to ``VariableAwareDrain`` (see ``LogTemplates``).
     """
     config = TemplateMinerConfig()
     config.drain_sim_th = sim_th
     config.drain_depth = depth
     config.drain_max_clusters = max_clusters
-    config.masking_instructions = [MaskingInstruction(pattern, name) for pattern, name in MASKS]
-    config.mask_prefix, config.mask_suffix = "<", ">"
+    config.drain_extra_delimiters = list(extra_delimiters)
+    masks = [*extra_masks, *MASKS]
+    config.masking_instructions = [MaskingInstruction(pattern, name) for pattern, name in masks]
+    config.mask_prefix, config.mask_suffix = PREFIX, SUFFIX
     # Snapshots are written on every template change anyway; the periodic one only adds I/O.
     config.snapshot_interval_minutes = 60
     config.snapshot_compress_state = True
@@ -68,22 +196,40 @@ class LogTemplates:
     text may generalise over time (``order placed`` -> ``order <*>``) as more messages arrive. With
     ``state_path`` the miner's clusters are saved to that file on every change and loaded on start, so
     ids (and the series labelled with them) survive restarts.
+
+    The keyword arguments are ``default_config``'s, plus ``max_word_changes``: how many of a template's
+    constant words a message may change and still join it (see ``VariableAwareDrain``).
     """
 
     def __init__(
         self,
         state_path: Path | str | None = None,
         *,
-        sim_th: float = 0.55,
+        sim_th: float = 0.75,
         depth: int = 4,
         max_clusters: int | None = None,
+        extra_masks: Iterable[tuple[str, str]] = (),
+        extra_delimiters: Iterable[str] = (),
+        max_word_changes: int = 1,
     ) -> None:
+        config = default_config(sim_th, depth, max_clusters, extra_masks, extra_delimiters)
+        self.miner = TemplateMiner(None, config)
+        # drain3 builds its own Drain; swap in ours (same settings) before any saved state is loaded,
+        # so a restored tree is matched the same way as the one that was saved.
+        self.miner.drain = VariableAwareDrain(
+            depth=config.drain_depth,
+            sim_th=config.drain_sim_th,
+            max_children=config.drain_max_children,
+            max_clusters=config.drain_max_clusters,
+            extra_delimiters=config.drain_extra_delimiters,
+            param_str=WILDCARD,
+            max_word_changes=max_word_changes,
+        )
         self.state_path = Path(state_path) if state_path is not None else None
-        persistence = None
         if self.state_path is not None:
             self.state_path.parent.mkdir(parents=True, exist_ok=True)
-            persistence = FilePersistence(str(self.state_path))
-        self.miner = TemplateMiner(persistence, default_config(sim_th, depth, max_clusters))
+            self.miner.persistence_handler = FilePersistence(str(self.state_path))
+            self.miner.load_state()
 
     def add(self, message: str) -> tuple[str, str]:
         """Learn from ``message``; return its template id and the template's current text."""

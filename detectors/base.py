@@ -9,7 +9,9 @@ and warm-up returns 0. ``expected`` gives the band the detector considers normal
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
 
 
 @dataclass(frozen=True)
@@ -32,3 +34,30 @@ class Detector(Protocol):
     def expected(self, t: float) -> Band | None:
         """The normal band at time ``t``, or None while warming up."""
         ...
+
+
+@runtime_checkable
+class AnyDetector(Protocol):
+    """A detector whose points are not plain floats (vectors, log template counts).
+
+    Same contract as ``Detector``; the engine drives both the same way. ``Detector`` is an
+    ``AnyDetector`` and, because ``x`` is ``Any`` here, the reverse also type-checks.
+    """
+
+    def score_one(self, x: Any, t: float) -> float: ...
+
+    def learn_one(self, x: Any, t: float) -> None: ...
+
+    def expected(self, t: float) -> Band | None: ...
+
+
+@runtime_checkable
+class VectorDetector(Protocol):
+    """Many aligned series at once: ``x[i]`` is series ``i``'s value at ``t`` (NaN: no point).
+
+    Scores are those the per-series detector would give each series on its own.
+    """
+
+    def score_many(self, x: np.ndarray, t: float) -> np.ndarray: ...
+
+    def learn_many(self, x: np.ndarray, t: float) -> None: ...

@@ -7,6 +7,7 @@ from collections import deque
 import numpy as np
 
 from vigil.detectors.base import Band
+from vigil.detectors.rings import Rings, median_of_first
 
 MAD_TO_SIGMA = 1.4826  # MAD of a normal distribution, in standard deviations
 
@@ -31,12 +32,12 @@ class RollingMAD:
         self.warmup = warmup
         self.threshold = threshold
         self.min_deviation = min_deviation
-        self.values: deque[float] = deque(maxlen=window)
+        self.values_: deque[float] = deque(maxlen=window)
 
     def _center_spread(self) -> tuple[float, float] | None:
-        if len(self.values) < self.warmup:
+        if len(self.values_) < max(self.warmup, 1):  # an empty window has no median, even with warmup=0
             return None
-        data = np.fromiter(self.values, dtype=float, count=len(self.values))
+        data = np.fromiter(self.values_, dtype=float, count=len(self.values_))
         median = float(np.median(data))
         spread = MAD_TO_SIGMA * float(np.median(np.abs(data - median)))
         # A constant series has MAD 0: fall back to a small share of its level, and the floor.
@@ -51,7 +52,7 @@ class RollingMAD:
         return abs(x - median) / spread / self.threshold
 
     def learn_one(self, x: float, t: float) -> None:
-        self.values.append(x)
+        self.values_.append(x)
 
     def expected(self, t: float) -> Band | None:
         estimate = self._center_spread()
@@ -59,3 +60,65 @@ class RollingMAD:
             return None
         median, spread = estimate
         return Band(median, median - self.threshold * spread, median + self.threshold * spread)
+
+
+class RollingMADBatch:
+    """:class:`RollingMAD` for ``n`` aligned series at once (a ``VectorDetector``).
+
+    ``x[i]`` is series ``i``'s value at ``t``; NaN means no point for that series (its score is NaN
+    and nothing is learned). Each series' window is a row of a 2-D ring buffer, so scores (and the
+    bands of ``expected_many``) are, bit for bit, those of one :class:`RollingMAD` per series fed
+    only that series' points.
+
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(1)
+    >>> detector = RollingMADBatch(3, window=20, warmup=5)
+    >>> for t in range(20):
+    ...     detector.learn_many(10.0 + rng.normal(0, 0.1, size=3), t)
+    >>> scores = detector.score_many(np.array([10.0, 25.0, np.nan]), t=20)
+    >>> bool(scores[0] < 1 < scores[1]), bool(np.isnan(scores[2]))
+    (True, True)
+    """
+
+    input_kind = "scalar"
+
+    def __init__(
+        self, n: int, window: int = 120, warmup: int = 10, threshold: float = 4.0, min_deviation: float = 0.0
+    ) -> None:
+        self.n = n
+        self.window = window
+        self.warmup = warmup
+        self.threshold = threshold
+        self.min_deviation = min_deviation
+        self.values_ = Rings(n, window)
+
+    def _center_spread(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Median and robust sigma of the windows of ``rows`` (all of them past warm-up)."""
+        everyone = len(rows) == self.n  # the usual case: no copy of the whole window array
+        data = self.values_.values if everyone else self.values_.values[rows]
+        lengths = self.values_.lengths() if everyone else self.values_.lengths()[rows]
+        median = median_of_first(data, lengths)
+        spread = MAD_TO_SIGMA * median_of_first(np.abs(data - median[:, None]), lengths)
+        floor = max(self.min_deviation / self.threshold, 1e-9)
+        return median, np.maximum(np.maximum(spread, 0.01 * np.abs(median)), floor)
+
+    def score_many(self, x: np.ndarray, t: float) -> np.ndarray:
+        scores = np.where(np.isnan(x), np.nan, 0.0)
+        rows = np.flatnonzero((self.values_.lengths() >= max(self.warmup, 1)) & ~np.isnan(x))
+        if len(rows):
+            median, spread = self._center_spread(rows)
+            scores[rows] = np.abs(x[rows] - median) / spread / self.threshold
+        return scores
+
+    def learn_many(self, x: np.ndarray, t: float) -> None:
+        rows = np.flatnonzero(~np.isnan(x))
+        self.values_.push(rows, x[rows])
+
+    def expected_many(self, t: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Every series' band as (expected, lower, upper) arrays; NaN while a series warms up."""
+        bands = np.full((3, self.n), np.nan)
+        rows = np.flatnonzero(self.values_.lengths() >= max(self.warmup, 1))
+        if len(rows):
+            median, spread = self._center_spread(rows)
+            bands[:, rows] = median, median - self.threshold * spread, median + self.threshold * spread
+        return bands[0], bands[1], bands[2]

@@ -25,6 +25,8 @@ def _duration(value: Any) -> float:
 
 Duration = Annotated[float, BeforeValidator(_duration), Field(gt=0)]
 SNAKE_CASE = re.compile(r"^[a-z_][a-z0-9_]*$")
+# Series the Elasticsearch log source produces (vigil.collectors.logs); usable as `inputs`.
+LOG_SIGNALS = ("log_lines", "log_errors", "log_template_lines")
 
 
 class Strict(BaseModel):
@@ -63,12 +65,31 @@ class Sources(Strict):
     elasticsearch: ElasticsearchSource | None = None
 
 
-class DetectorConfig(Strict):
-    kind: Literal["rolling_mad"] = "rolling_mad"
-    window: int = Field(120, ge=5)
-    warmup: int = Field(10, ge=1)
-    threshold: float = Field(4.0, gt=0)
-    min_deviation: float = Field(0.0, ge=0, description="deviations smaller than this never score above 1")
+class DetectorConfig(BaseModel):
+    """``kind`` names a detector in ``vigil.detectors.registry``; every other key is its parameter."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    kind: str = "rolling_mad"
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+    @property
+    def input_kind(self) -> str:
+        from vigil.detectors.registry import input_kind
+
+        return input_kind(self.kind)
+
+    @model_validator(mode="after")
+    def _buildable(self) -> DetectorConfig:
+        from vigil.detectors.registry import make
+
+        try:
+            make(self.kind, **self.params)
+        except TypeError as error:  # an unknown or misspelt parameter
+            raise ValueError(f"detector {self.kind!r}: {error}") from error
+        return self
 
 
 class ScrapeSpec(Strict):
@@ -86,17 +107,61 @@ class SignalConfig(Strict):
     description: str = ""
     query: str | None = Field(None, description="PromQL, evaluated by the Prometheus source")
     scrape: ScrapeSpec | None = Field(None, description="computed by the embedded /metrics scraper")
+    inputs: list[str] | None = Field(
+        None, description="other signals joined into one detector input (see vigil.runtime.joins)"
+    )
+    by: list[str] = Field(default_factory=list, description="labels the inputs are joined on")
     step: Duration = 15.0
     keep_labels: list[str] | None = None
+    detect: bool = Field(True, description="false: collected only as an input of other signals")
     detector: DetectorConfig = Field(default_factory=DetectorConfig)
 
     @model_validator(mode="after")
     def _one_source(self) -> SignalConfig:
         if not SNAKE_CASE.match(self.name):
             raise ValueError(f"signal name {self.name!r} must be snake_case")
-        if (self.query is None) == (self.scrape is None):
-            raise ValueError(f"signal {self.name!r} needs exactly one of `query` (PromQL) or `scrape`")
+        if sum(x is not None for x in (self.query, self.scrape, self.inputs)) != 1:
+            raise ValueError(
+                f"signal {self.name!r} needs exactly one of `query` (PromQL), `scrape` or `inputs`"
+            )
+        scalar = self.detector.input_kind == "scalar"
+        if self.inputs is None and not scalar:
+            raise ValueError(
+                f"signal {self.name!r}: detector {self.detector.kind!r} takes {self.detector.input_kind!r} "
+                "input, so the signal must join other signals with `inputs`"
+            )
+        if self.inputs is not None and scalar:
+            raise ValueError(
+                f"signal {self.name!r}: detector {self.detector.kind!r} takes one series; "
+                "joined `inputs` need a detector of input kind events, vector or counts"
+            )
         return self
+
+    @property
+    def source(self) -> str:
+        return "prometheus" if self.query is not None else "scrape" if self.scrape is not None else "inputs"
+
+
+class ShardConfig(Strict):
+    """Replica ``index`` of ``count`` scores only its share of the series (a stable hash of each)."""
+
+    index: int = Field(0, ge=0)
+    count: int = Field(1, ge=1)
+
+    @model_validator(mode="after")
+    def _in_range(self) -> ShardConfig:
+        if self.index >= self.count:
+            raise ValueError(f"shard index {self.index} must be below the count {self.count}")
+        return self
+
+    @classmethod
+    def parse(cls, text: str) -> ShardConfig:
+        """``"1/3"``: the second of three replicas."""
+        index, _, count = text.partition("/")
+        try:
+            return cls(index=int(index), count=int(count))
+        except ValueError as error:
+            raise ValueError(f"not a shard: {text!r} (expected INDEX/COUNT such as 0/3)") from error
 
 
 class ServerConfig(Strict):
@@ -110,8 +175,15 @@ class VigilConfig(Strict):
     interval: Duration = Field(15.0, description="how often to collect and detect")
     window_points: int = Field(2880, ge=10, description="recent points kept in memory per series")
     max_series: int = Field(100_000, ge=1)
-    log_detector: DetectorConfig = Field(default_factory=lambda: DetectorConfig(min_deviation=5))
+    log_detector: DetectorConfig = Field(
+        default_factory=lambda: DetectorConfig(min_deviation=5), description="for log_lines and log_errors"
+    )
+    log_novelty: DetectorConfig | None = Field(
+        default_factory=lambda: DetectorConfig(kind="log_novelty"),
+        description="new or surging log templates per service; null to switch off",
+    )
     server: ServerConfig = Field(default_factory=ServerConfig)
+    shard: ShardConfig = Field(default_factory=ShardConfig)
     register_targets: Path | None = Field(
         None, description="file_sd JSON to write so Prometheus scrapes vigil"
     )
@@ -126,6 +198,20 @@ class VigilConfig(Strict):
             raise ValueError("signals with `query` need sources.prometheus")
         if any(s.scrape for s in self.signals) and self.sources.scrape is None:
             raise ValueError("signals with `scrape` need sources.scrape")
+        source_of = {s.name: s.source for s in self.signals} | dict.fromkeys(LOG_SIGNALS, "elasticsearch")
+        for signal in self.signals:
+            if signal.inputs is None:
+                continue
+            unknown = [name for name in signal.inputs if name not in source_of]
+            if unknown:
+                raise ValueError(f"signal {signal.name!r}: unknown inputs {', '.join(unknown)}")
+            sources = {source_of[name] for name in signal.inputs}
+            if "inputs" in sources:
+                raise ValueError(f"signal {signal.name!r}: inputs must be collected signals, not joins")
+            if len(sources) > 1:  # joins are made within one collection round of one source
+                raise ValueError(f"signal {signal.name!r}: inputs must come from one source, got {sources}")
+        if self.log_novelty is not None and self.log_novelty.input_kind != "counts":
+            raise ValueError(f"log_novelty needs a counts detector, not {self.log_novelty.kind!r}")
         return self
 
 

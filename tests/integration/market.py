@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+import threading
 import uuid
 from typing import Any
 
@@ -38,3 +40,40 @@ def checkout(market: Marketplace, product_id: int = 7, quantity: int = 1) -> str
     assert placed.status_code == 201, placed.text
     order_id: str = placed.json()["order_id"]
     return order_id
+
+
+class Traffic:
+    """Light concurrent traffic: product pages, searches that miss the cache, and checkouts.
+
+    Several workers with random pauses, like real users: one sequential loop would fall into
+    lock-step with periodic faults (each request released by a lock lands in the next gap).
+    """
+
+    def __init__(self, market: Marketplace, workers: int = 4) -> None:
+        self.market, self.stop = market, threading.Event()
+        self.threads = [threading.Thread(target=self._run, daemon=True) for _ in range(workers)]
+
+    def _run(self) -> None:
+        rng = random.Random()  # unseeded: searches must miss the cache of earlier runs
+        while not self.stop.is_set():
+            try:
+                action = rng.random()
+                if action < 0.45:
+                    api(self.market, "GET", f"/api/products/{rng.randint(1, 5000)}")
+                elif action < 0.9:
+                    api(self.market, "GET", "/api/search", params={"q": f"{rng.randint(10, 99999)}"})
+                else:
+                    checkout(self.market)
+            except (requests.RequestException, AssertionError):
+                pass  # some faults make requests fail: that is the point
+            self.stop.wait(rng.uniform(0, 0.2))
+
+    def __enter__(self) -> Traffic:
+        for thread in self.threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        for thread in self.threads:
+            thread.join()

@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from vigil.config import ConfigError, load_config
+from vigil.config import ConfigError, ShardConfig, load_config
 from vigil.runtime.defaults import default_config
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -16,7 +16,7 @@ def write(tmp_path: Path, text: str) -> Path:
 
 def test_the_shipped_config_and_the_default_are_valid() -> None:
     assert len(load_config(ROOT / "vigil.yaml").signals) >= 10
-    assert all(s.scrape is not None for s in default_config().signals)
+    assert all(s.scrape is not None or s.inputs is not None for s in default_config().signals)
 
 
 def test_a_wrong_field_is_reported_with_its_path(tmp_path: Path) -> None:
@@ -54,3 +54,43 @@ def test_unreadable_files_are_clear_errors(tmp_path: Path) -> None:
         load_config(tmp_path / "missing.yaml")
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_config(write(tmp_path, "signals: [unclosed"))
+
+
+def test_detector_parameters_are_checked_against_the_detector(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"signals\.0\.detector: .*unknown detector 'nope'"):
+        load_config(
+            write(
+                tmp_path,
+                "sources: {prometheus: {url: x}}\nsignals: [{name: a, query: up, detector: {kind: nope}}]",
+            )
+        )
+    with pytest.raises(ConfigError, match=r"signals\.0\.detector: .*rolling_mad.*windw"):
+        load_config(
+            write(
+                tmp_path,
+                "sources: {prometheus: {url: x}}\nsignals: [{name: a, query: up, detector: {windw: 5}}]",
+            )
+        )
+
+
+def test_joined_inputs_are_checked_against_the_signals_and_the_detector(tmp_path: Path) -> None:
+    head = "sources: {prometheus: {url: x}, scrape: {}}\nsignals:\n  - {name: bad, query: a}\n"
+    cases = {
+        "  - {name: j, inputs: [bad, nope], detector: {kind: burn_rate}}": "unknown inputs nope",
+        "  - {name: j, inputs: [bad, bad], detector: {kind: rolling_mad}}": "takes one series",
+        "  - {name: j, query: up, detector: {kind: burn_rate}}": "must join other signals",
+        "  - {name: s, scrape: {metric: m, kind: gauge}}\n"
+        "  - {name: j, inputs: [bad, s], detector: {kind: burn_rate}}": "inputs must come from one source",
+    }
+    for extra, message in cases.items():
+        with pytest.raises(ConfigError, match=message):
+            load_config(write(tmp_path, head + extra))
+    ok = load_config(write(tmp_path, head + "  - {name: j, inputs: [bad, bad], detector: {kind: burn_rate}}"))
+    assert ok.signals[1].detector.input_kind == "events"
+
+
+def test_a_shard_is_index_of_count() -> None:
+    assert ShardConfig.parse("1/3") == ShardConfig(index=1, count=3)
+    for text in ("3/3", "x/2", "1"):
+        with pytest.raises(ValueError, match="not a shard"):
+            ShardConfig.parse(text)

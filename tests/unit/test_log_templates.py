@@ -27,6 +27,18 @@ from vigil.collectors.log_templates import LogTemplates
         ("""search "red shoes" for key 'sku'""", "search <STR> for key <STR>"),
         # Words with digits or hex letters, apostrophes and versions are not variables.
         ("can't add sha256 digest with client v1.2.3", "can't add sha256 digest with client v1.2.3"),
+        # Ids of a name and numbers joined by underscores; snake-case words without a number part are not.
+        (
+            "Receiving block blk_-1608999687919862906 src: /10.250.19.102:54106",
+            "Receiving block <ID> src: /<IP>",
+        ),
+        ("attempt_1445144423722_0020_m_000000_0 done", "<ID> done"),
+        ("http_5xx db_client counters", "http_5xx db_client counters"),
+        # Timestamps are one variable however many spaces they hold; paths need two segments.
+        ("connection from 10.0.0.7 at Sun Jul  3 10:05:25 2005", "connection from <IP> at <TIME>"),
+        ("started at 2024-05-01T10:00:00Z", "started at <TIME>"),
+        ("reading /var/lib/app/data.db failed", "reading <PATH> failed"),
+        ("GET /healthz ok", "GET /healthz ok"),
     ],
 )
 def test_masks(message: str, masked: str) -> None:
@@ -95,3 +107,57 @@ def test_state_survives_a_restart(tmp_path: Path) -> None:
     assert after.add("payment for order 9 failed: card declined")[0] == failed
     new_id, _ = after.add("warehouse reservation expired")
     assert new_id not in {placed, failed}  # the id counter was restored too, so ids are never reused
+
+
+def test_tokens_of_one_shape_match_and_keep_their_constant_part() -> None:
+    templates = LogTemplates()
+    first_id, _ = templates.add("generating core.4505 for job 7")
+    second_id, template = templates.add("generating core.23873 for job 12")
+    assert second_id == first_id
+    assert template == "generating core.<*> for job <NUM>"
+    # A plain word in that place is not a variable of that shape.
+    assert templates.add("generating space.dump for job 3 now")[0] != first_id
+
+
+def test_a_list_of_any_length_is_one_variable() -> None:
+    templates = LogTemplates()
+    ids = {
+        templates.add(message)[0]
+        for message in (
+            "deleting blocks blk_1 blk_2 blk_3",
+            "deleting blocks blk_4",
+            "deleting blocks blk_5 blk_6",
+        )
+    }
+    assert len(ids) == 1
+    assert templates.templates().popitem()[1] == "deleting blocks <ID>"
+
+
+def test_a_long_message_that_changes_two_words_is_another_event() -> None:
+    base = "authentication failure; logname= uid=0 tty=ssh ruser= rhost={} user={}"
+    templates = LogTemplates()
+    root, _ = templates.add(base.format("a.example", "root"))
+    # Two changed words are a different event, although seven of nine tokens (0.78 > sim_th) match ...
+    assert templates.add(base.format("b.example", "bob"))[0] != root
+    # ... one changed word is a variable.
+    assert templates.add(base.format("a.example", "carol"))[0] == root
+    # Allowing two changed words merges them.
+    lenient = LogTemplates(max_word_changes=2)
+    first, _ = lenient.add(base.format("a.example", "root"))
+    assert lenient.add(base.format("b.example", "bob"))[0] == first
+
+
+def test_places_that_already_vary_are_not_changed_words() -> None:
+    templates = LogTemplates()
+    first, _ = templates.add("session opened for user alice by sshd on console")
+    assert templates.add("session opened for user bob by sshd on console")[0] == first
+    # "user" is now a wildcard: a new user and one more changed word still join the template.
+    second, template = templates.add("session opened for user carol by cron on console")
+    assert second == first
+    assert template == "session opened for user <*> by <*> on console"
+
+
+def test_short_messages_differing_in_one_word_stay_apart() -> None:
+    templates = LogTemplates()
+    ids = {templates.add(message)[0] for message in ("cupsd startup succeeded", "cupsd shutdown succeeded")}
+    assert len(ids) == 2

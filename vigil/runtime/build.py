@@ -7,31 +7,46 @@ from typing import TYPE_CHECKING
 
 from vigil.collectors.model import Collector, SeriesKey
 from vigil.config import DetectorConfig, ScrapeSpec, SignalConfig, VigilConfig
-from vigil.detectors.base import Detector
-from vigil.detectors.rolling_mad import RollingMAD
+from vigil.detectors.base import AnyDetector
+from vigil.detectors.registry import make
+from vigil.runtime.joins import Composite
 
 if TYPE_CHECKING:  # collectors are imported only for the sources a config uses
     from vigil.collectors.scrape import ScrapeSignal
 
-LOG_SIGNALS = ("log_lines", "log_errors", "log_template_lines")
+LOG_NOVELTY_SIGNAL = "log_template_novelty"
 
 
-def make_detector(config: DetectorConfig) -> Detector:
-    return RollingMAD(
-        window=config.window,
-        warmup=config.warmup,
-        threshold=config.threshold,
-        min_deviation=config.min_deviation,
-    )
+def make_detector(config: DetectorConfig) -> AnyDetector:
+    return make(config.kind, **config.params)
 
 
-def detector_factory(config: VigilConfig) -> Callable[[SeriesKey], Detector]:
-    by_signal = {s.name: s.detector for s in config.signals}
+def detector_factory(config: VigilConfig) -> Callable[[SeriesKey], AnyDetector | None]:
+    """Each series' fresh detector, or None for series collected only as inputs of composites."""
+    by_signal: dict[str, DetectorConfig | None] = {
+        s.name: s.detector if s.detect else None for s in config.signals
+    }
+    by_signal |= {"log_lines": config.log_detector, "log_errors": config.log_detector}
+    by_signal["log_template_lines"] = None  # too many series to score one by one: see log_novelty
+    if config.log_novelty is not None:
+        by_signal[LOG_NOVELTY_SIGNAL] = config.log_novelty
 
-    def detector_for(key: SeriesKey) -> Detector:
-        return make_detector(by_signal.get(key.signal, config.log_detector))
+    def detector_for(key: SeriesKey) -> AnyDetector | None:
+        detector = by_signal.get(key.signal)
+        return make_detector(detector) if detector is not None else None
 
     return detector_for
+
+
+def build_composites(config: VigilConfig) -> list[Composite]:
+    composites = [
+        Composite(s.name, s.detector.input_kind, tuple(s.inputs), tuple(s.by))
+        for s in config.signals
+        if s.inputs is not None and s.detect
+    ]
+    if config.sources.elasticsearch is not None and config.log_novelty is not None:
+        composites.append(Composite(LOG_NOVELTY_SIGNAL, "counts", ("log_template_lines",), ("service",)))
+    return composites
 
 
 def build_collectors(config: VigilConfig) -> list[Collector]:

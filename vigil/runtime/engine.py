@@ -7,16 +7,19 @@ are counted and dropped; the number of series is bounded (least recently updated
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import threading
 import time
 from collections import OrderedDict, deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from vigil.collectors.model import Collection, Collector, Point, SeriesKey
-from vigil.detectors.base import Band, Detector
+from vigil.detectors.base import AnyDetector, Band
+from vigil.runtime.joins import Composite
 
 log = logging.getLogger(__name__)
 
@@ -25,15 +28,16 @@ log = logging.getLogger(__name__)
 class SeriesState:
     key: SeriesKey
     source: str
-    detector: Detector
-    points: deque[Point]
+    detector: AnyDetector
+    points: deque[Point]  # composites without one number to show keep NaN values
     last_timestamp: float = -math.inf
     score: float | None = None
     band: Band | None = None
 
     @property
     def observed(self) -> float | None:
-        return self.points[-1].value if self.points else None
+        value = self.points[-1].value if self.points else None
+        return value if value is not None and math.isfinite(value) else None
 
 
 @dataclass
@@ -62,14 +66,18 @@ class Engine:
     def __init__(
         self,
         collectors: list[Collector],
-        detector_for: Callable[[SeriesKey], Detector],
+        detector_for: Callable[[SeriesKey], AnyDetector | None],
         *,
+        composites: Sequence[Composite] = (),
+        shard: tuple[int, int] = (0, 1),
         window_points: int = 2880,
         max_series: int = 100_000,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.collectors = collectors
         self.detector_for = detector_for
+        self.composites = list(composites)
+        self.shard = shard
         self.window_points, self.max_series, self.clock = window_points, max_series, clock
         self._series: OrderedDict[SeriesKey, SeriesState] = OrderedDict()
         self.sources = {c.name: SourceHealth() for c in collectors}
@@ -113,21 +121,37 @@ class Engine:
             for point in sorted(points, key=lambda p: p.timestamp):
                 if not point.finite:
                     self.counters.non_finite += 1
-                    continue
-                if point.timestamp <= state.last_timestamp:
-                    self.counters.out_of_order += 1
-                    continue
-                state.score = state.detector.score_one(point.value, point.timestamp)
-                state.detector.learn_one(point.value, point.timestamp)
-                state.band = state.detector.expected(point.timestamp)
-                state.points.append(point)
-                state.last_timestamp = point.timestamp
-                self.counters.samples += 1
+                elif state is not None:
+                    self._feed(state, point.timestamp, point.value, point.value)
+        for composite in self.composites:
+            for key, rows in composite.assemble(collection.series).items():
+                state = self._state(key, collection.source)
+                for timestamp, x, shown in rows:
+                    if state is not None:
+                        self._feed(state, timestamp, x, math.nan if shown is None else shown)
 
-    def _state(self, key: SeriesKey, source: str) -> SeriesState:
+    def _feed(self, state: SeriesState, timestamp: float, x: Any, shown: float) -> None:
+        """Score, then learn, one point of one series."""
+        if timestamp <= state.last_timestamp:
+            self.counters.out_of_order += 1
+            return
+        state.score = state.detector.score_one(x, timestamp)
+        state.detector.learn_one(x, timestamp)
+        state.band = state.detector.expected(timestamp)
+        state.points.append(Point(timestamp, shown))
+        state.last_timestamp = timestamp
+        self.counters.samples += 1
+
+    def _state(self, key: SeriesKey, source: str) -> SeriesState | None:
+        """The series' state, created on first sight; None for series nobody scores (inputs only)."""
         state = self._series.get(key)
         if state is None:
-            state = SeriesState(key, source, self.detector_for(key), deque(maxlen=self.window_points))
+            if not owns(self.shard, key):
+                return None
+            detector = self.detector_for(key)
+            if detector is None:
+                return None
+            state = SeriesState(key, source, detector, deque(maxlen=self.window_points))
             self._series[key] = state
             while len(self._series) > self.max_series:
                 self._series.popitem(last=False)
@@ -139,3 +163,16 @@ class Engine:
     def series(self) -> list[SeriesState]:
         with self._lock:
             return list(self._series.values())
+
+
+def owns(shard: tuple[int, int], key: SeriesKey) -> bool:
+    """Whether replica ``index`` of ``count`` scores this series.
+
+    A stable hash of the series (not Python's per-process ``hash``), so every replica, restart and
+    machine agrees and N replicas split the series between them with no coordination.
+    """
+    index, count = shard
+    if count == 1:
+        return True
+    digest = hashlib.blake2b(str(key).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") % count == index

@@ -11,7 +11,7 @@ import uvicorn
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from vigil.config import VigilConfig
-from vigil.runtime.build import build_collectors, detector_factory
+from vigil.runtime.build import build_collectors, build_composites, detector_factory
 from vigil.runtime.engine import Engine
 from vigil.runtime.server import create_app
 from vigil.stack.prometheus_config import write_targets
@@ -23,6 +23,8 @@ def build_engine(config: VigilConfig) -> Engine:
     return Engine(
         build_collectors(config),
         detector_factory(config),
+        composites=build_composites(config),
+        shard=(config.shard.index, config.shard.count),
         window_points=config.window_points,
         max_series=config.max_series,
     )
