@@ -6,6 +6,7 @@ A wrong field is reported with its path, e.g. ``signals.2.step: not a duration: 
 from __future__ import annotations
 
 import re
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -24,6 +25,25 @@ def _duration(value: Any) -> float:
 
 
 Duration = Annotated[float, BeforeValidator(_duration), Field(gt=0)]
+
+
+def _unix_time(value: Any) -> float:
+    """Unix seconds from a number, an ISO 8601 string or a YAML timestamp; naive times are UTC."""
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"not a time: {value!r} (unix seconds or ISO 8601)") from None
+    if isinstance(value, date) and not isinstance(value, datetime):
+        value = datetime(value.year, value.month, value.day)
+    if isinstance(value, datetime):
+        return (value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp()
+    raise ValueError(f"not a time: {value!r}")
+
+
+UnixTime = Annotated[float, BeforeValidator(_unix_time)]
 SNAKE_CASE = re.compile(r"^[a-z_][a-z0-9_]*$")
 # Series the Elasticsearch log source produces (vigil.collectors.logs); usable as `inputs`.
 LOG_SIGNALS = ("log_lines", "log_errors", "log_template_lines")
@@ -65,11 +85,21 @@ class Sources(Strict):
     elasticsearch: ElasticsearchSource | None = None
 
 
+class Calibration(Strict):
+    """Rescale a detector by the quantile of its own past scores (``vigil.detectors.calibration``)."""
+
+    quantile: float = Field(0.999, gt=0, lt=1)
+    window: int = Field(5000, ge=10)
+    warmup: int = Field(500, ge=1)
+    margin: float = Field(1.0, gt=0)
+
+
 class DetectorConfig(BaseModel):
     """``kind`` names a detector in ``vigil.detectors.registry``; every other key is its parameter."""
 
     model_config = ConfigDict(extra="allow", frozen=True)
     kind: str = "rolling_mad"
+    calibrate: Calibration | None = None
 
     @property
     def params(self) -> dict[str, Any]:
@@ -142,6 +172,21 @@ class SignalConfig(Strict):
         return "prometheus" if self.query is not None else "scrape" if self.scrape is not None else "inputs"
 
 
+class ExclusionWindow(Strict):
+    """History detectors must not learn from (an incident, a deploy, a load test): scored, never learned."""
+
+    start: UnixTime
+    end: UnixTime
+    signals: list[str] = Field(default_factory=list, description="empty: every signal")
+    reason: str = ""
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ExclusionWindow:
+        if not self.start < self.end:
+            raise ValueError(f"exclusion window must start before it ends ({self.start} >= {self.end})")
+        return self
+
+
 class ShardConfig(Strict):
     """Replica ``index`` of ``count`` scores only its share of the series (a stable hash of each)."""
 
@@ -184,6 +229,9 @@ class VigilConfig(Strict):
     )
     server: ServerConfig = Field(default_factory=ServerConfig)
     shard: ShardConfig = Field(default_factory=ShardConfig)
+    exclude: list[ExclusionWindow] = Field(
+        default_factory=list, description="incident and deploy windows kept out of training"
+    )
     register_targets: Path | None = Field(
         None, description="file_sd JSON to write so Prometheus scrapes vigil"
     )
@@ -210,6 +258,10 @@ class VigilConfig(Strict):
                 raise ValueError(f"signal {signal.name!r}: inputs must be collected signals, not joins")
             if len(sources) > 1:  # joins are made within one collection round of one source
                 raise ValueError(f"signal {signal.name!r}: inputs must come from one source, got {sources}")
+        for window in self.exclude:
+            unknown = [name for name in window.signals if name not in source_of]
+            if unknown:
+                raise ValueError(f"exclude: unknown signals {', '.join(unknown)}")
         if self.log_novelty is not None and self.log_novelty.input_kind != "counts":
             raise ValueError(f"log_novelty needs a counts detector, not {self.log_novelty.kind!r}")
         return self

@@ -1,3 +1,4 @@
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -94,3 +95,48 @@ def test_a_shard_is_index_of_count() -> None:
     for text in ("3/3", "x/2", "1"):
         with pytest.raises(ValueError, match="not a shard"):
             ShardConfig.parse(text)
+
+
+def test_excluded_windows_and_calibration_reach_the_detectors(tmp_path: Path) -> None:
+    from vigil.collectors.model import SeriesKey
+    from vigil.detectors.calibration import Calibrated
+    from vigil.detectors.exclusion import Excluding
+    from vigil.runtime.build import detector_factory
+
+    config = load_config(
+        write(
+            tmp_path,
+            """
+sources: {prometheus: {url: x}}
+signals:
+  - {name: p99, query: a, detector: {kind: seasonal_baseline, calibrate: {quantile: 0.99}}}
+  - {name: rate, query: b}
+exclude:
+  - {start: 2026-11-20T10:00:00Z, end: 2026-11-20T11:30:00Z, signals: [p99], reason: bad deploy}
+  - {start: 1795000000, end: 1795003600}
+""",
+        )
+    )
+    deploy = datetime(2026, 11, 20, 10, tzinfo=UTC).timestamp()
+    assert (config.exclude[0].start, config.exclude[0].end) == (deploy, deploy + 5400)
+    detector_for = detector_factory(config)
+    p99 = detector_for(SeriesKey("p99"))
+    assert isinstance(p99, Excluding)
+    assert p99.windows == [(deploy, deploy + 5400), (1795000000.0, 1795003600.0)]
+    assert isinstance(p99.detector, Calibrated)
+    assert p99.detector.quantile == 0.99
+    rate = detector_for(SeriesKey("rate"))
+    assert isinstance(rate, Excluding)
+    assert rate.windows == [(1795000000.0, 1795003600.0)]
+
+
+def test_bad_exclusion_windows_are_named(tmp_path: Path) -> None:
+    head = "sources: {prometheus: {url: x}}\nsignals: [{name: a, query: up}]\n"
+    cases = {
+        "exclude: [{start: 20, end: 10}]": "must start before it ends",
+        "exclude: [{start: yesterday, end: 10}]": "not a time: 'yesterday'",
+        "exclude: [{start: 1, end: 10, signals: [nope]}]": "exclude: unknown signals nope",
+    }
+    for extra, message in cases.items():
+        with pytest.raises(ConfigError, match=message):
+            load_config(write(tmp_path, head + extra))

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from vigil.collectors.model import Collector, SeriesKey
 from vigil.config import DetectorConfig, ScrapeSpec, SignalConfig, VigilConfig
 from vigil.detectors.base import AnyDetector
+from vigil.detectors.calibration import Calibrated
+from vigil.detectors.exclusion import Excluding
 from vigil.detectors.registry import make
 from vigil.runtime.joins import Composite
 
@@ -17,8 +19,14 @@ if TYPE_CHECKING:  # collectors are imported only for the sources a config uses
 LOG_NOVELTY_SIGNAL = "log_template_novelty"
 
 
-def make_detector(config: DetectorConfig) -> AnyDetector:
-    return make(config.kind, **config.params)
+def make_detector(config: DetectorConfig, exclude: Sequence[tuple[float, float]] = ()) -> AnyDetector:
+    """The configured detector, calibrated if asked, and blind to the excluded windows when learning."""
+    detector = make(config.kind, **config.params)
+    if config.calibrate is not None:
+        detector = Calibrated(detector, **config.calibrate.model_dump())
+    if exclude:  # outermost: an excluded point teaches neither the detector nor its calibration
+        detector = Excluding(detector, exclude)
+    return detector
 
 
 def detector_factory(config: VigilConfig) -> Callable[[SeriesKey], AnyDetector | None]:
@@ -33,7 +41,10 @@ def detector_factory(config: VigilConfig) -> Callable[[SeriesKey], AnyDetector |
 
     def detector_for(key: SeriesKey) -> AnyDetector | None:
         detector = by_signal.get(key.signal)
-        return make_detector(detector) if detector is not None else None
+        if detector is None:
+            return None
+        exclude = [(w.start, w.end) for w in config.exclude if not w.signals or key.signal in w.signals]
+        return make_detector(detector, exclude)
 
     return detector_for
 
