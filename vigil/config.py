@@ -201,12 +201,21 @@ class ShardConfig(Strict):
 
     @classmethod
     def parse(cls, text: str) -> ShardConfig:
-        """``"1/3"``: the second of three replicas."""
-        index, _, count = text.partition("/")
+        """``"1/3"``: the second of three replicas; ``"vigil-2/3"``: the third, named by its pod.
+
+        A StatefulSet's pods are ``<name>-<ordinal>``, so a pod can pass ``--shard $(POD_NAME)/3``.
+        """
+        # The optional prefix is a pod name up to its last "-"; it must start with a letter or digit,
+        # so "-1/3" stays an error rather than reading as shard 1.
+        match = re.fullmatch(r"(?:[a-z0-9][-a-z0-9.]*-)?(\d+)/(\d+)", text.strip())
+        expected = "INDEX/COUNT such as 0/3, or POD-NAME/COUNT such as vigil-2/3"
+        problem = f"not a shard: {text!r} (expected {expected})"
+        if match is None:
+            raise ValueError(problem)
         try:
-            return cls(index=int(index), count=int(count))
-        except ValueError as error:
-            raise ValueError(f"not a shard: {text!r} (expected INDEX/COUNT such as 0/3)") from error
+            return cls(index=int(match[1]), count=int(match[2]))
+        except ValueError as error:  # pydantic's: the index is not below the count, or the count is 0
+            raise ValueError(problem) from error
 
 
 class ServerConfig(Strict):

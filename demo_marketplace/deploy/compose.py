@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from vigil.demo_marketplace.catalog import SERVICES, Service
-from vigil.demo_marketplace.deploy import shared
+from vigil.demo_marketplace.deploy import shared, vigil_config
 from vigil.demo_marketplace.deploy.shared import DB_NAME, DB_PASSWORD, DB_USER, IMAGE, LOG_DIR
 
 ComposeService = dict[str, Any]
@@ -189,6 +189,22 @@ def _monitoring_services() -> dict[str, ComposeService]:
     }
 
 
+def vigil_service() -> ComposeService:
+    """vigil's detection on the Compose network: one replica, so it scores every series (shard 0/1)."""
+    return _hardened(
+        {
+            "image": IMAGE,
+            "build": BUILD,
+            "entrypoint": ["vigil", *vigil_config.run_args("0/1")],
+            "volumes": [f"./compose/vigil.yaml:{vigil_config.CONFIG_PATH}:ro"],
+            "ports": [publish(vigil_config.PORT)],
+            "healthcheck": _healthcheck("CMD", "python", "-c", shared.healthz_probe_code(vigil_config.PORT)),
+            "depends_on": _healthy("prometheus", "elasticsearch"),
+            "restart": "unless-stopped",
+        }
+    )
+
+
 def compose_file() -> dict[str, Any]:
     services: dict[str, ComposeService] = _backing_services()
     services["migrate"] = _hardened(
@@ -229,4 +245,5 @@ def compose_file() -> dict[str, Any]:
         }
     )
     services |= _monitoring_services()
+    services["vigil"] = vigil_service()
     return {"name": "vigil-marketplace", "services": services, "volumes": {v: {} for v in VOLUMES}}

@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from vigil.demo_marketplace.catalog import SERVICES
-from vigil.demo_marketplace.deploy import shared
+from vigil.demo_marketplace.deploy import shared, vigil_config
 from vigil.demo_marketplace.deploy.compose import HAPROXY_STATS_PORT, SCRAPE_INTERVAL
-from vigil.stack.prometheus_config import alertmanager_config
+from vigil.stack.prometheus_config import RABBITMQ_DETAILED_FAMILIES, alertmanager_config
 
 
-def _static_job(name: str, target: str) -> dict[str, Any]:
-    return {"job_name": name, "static_configs": [{"targets": [target]}]}
+def _static_job(name: str, target: str, **extra: Any) -> dict[str, Any]:
+    return {"job_name": name, "static_configs": [{"targets": [target]}], **extra}
 
 
 def prometheus_config() -> dict[str, Any]:
@@ -40,7 +40,17 @@ def prometheus_config() -> dict[str, Any]:
             _static_job("postgres", "postgres-exporter:9187"),
             _static_job("redis", "redis-exporter:9121"),
             _static_job("rabbitmq", "rabbitmq:15692"),
+            # Per-queue depth, consumers, publishes and deliveries, which vigil.yaml's queue signals read
+            # (the aggregated /metrics has no queue label), as in the local stack.
+            _static_job(
+                "rabbitmq-detailed",
+                "rabbitmq:15692",
+                metrics_path="/metrics/detailed",
+                params={"family": RABBITMQ_DETAILED_FAMILIES},
+            ),
             marketplace,
+            # vigil re-exports the labels of the series it scores (job, instance, service): keep them.
+            _static_job("vigil", f"vigil:{vigil_config.PORT}", honor_labels=True),
         ],
     }
 
@@ -115,6 +125,12 @@ def render_compose_configs() -> dict[str, str]:
         + shared.dump_yaml(alertmanager_config()),
         "compose/grafana-datasources.yml": shared.header(note) + shared.dump_yaml(grafana_datasources()),
         "compose/haproxy.cfg": shared.header(note) + haproxy_config(),
+        "compose/vigil.yaml": shared.header(
+            note, "The repository's vigil.yaml with the Compose network's addresses."
+        )
+        + shared.dump_yaml(
+            vigil_config.deployed_config(vigil_config.PROMETHEUS_URL, vigil_config.ELASTICSEARCH_URL)
+        ),
         # No header here: RabbitMQ reads this file as a bare Erlang term.
         "compose/rabbitmq_enabled_plugins": shared.RABBITMQ_PLUGINS,
     }

@@ -4,9 +4,12 @@
 
 writes, into OUT_DIR (default: this package's directory, where the files are committed):
 
-- ``docker-compose.yml`` and the configuration it mounts from ``compose/``;
-- ``k8s/``: ``namespace.yaml``, ``configmap.yaml``, ``backing-services.yaml``, ``prometheus-scrape.yaml`` and
-  one file per catalog service with its Deployment, Service and HorizontalPodAutoscaler.
+- ``docker-compose.yml`` and the configuration it mounts from ``compose/`` (``vigil.yaml`` among it);
+- ``k8s/``: ``namespace.yaml``, ``configmap.yaml``, ``backing-services.yaml``, ``prometheus-scrape.yaml``,
+  one file per catalog service with its Deployment, Service and HorizontalPodAutoscaler, and ``vigil.yaml``
+  with vigil's sharded detection (ConfigMap, headless Service, StatefulSet, PodDisruptionBudget).
+
+Run it from a source checkout: vigil's configuration is made from the repository's ``vigil.yaml``.
 
 ``tests/unit/test_deploy_files.py`` regenerates them and fails when the committed files differ.
 """
@@ -31,7 +34,8 @@ _COMPOSE_NOTES = (
     "  docker compose -f demo_marketplace/deploy/docker-compose.yml up -d --build",
     "The services and their replicas sit behind HAProxy on their catalog ports (127.0.0.1:8000 is the",
     "storefront gateway); Prometheus 127.0.0.1:9090, Alertmanager :9093, Grafana :3000, Elasticsearch :9200,",
-    "RabbitMQ management :15672. Every published port is bound to 127.0.0.1 only.",
+    "RabbitMQ management :15672, vigil's anomaly scores and API :9400. Every published port is bound to",
+    "127.0.0.1 only.",
     "Services write ECS JSON logs to the shared marketplace-logs volume (MARKETPLACE_LOG_DIR), which the",
     "logship service ships to Elasticsearch.",
 )

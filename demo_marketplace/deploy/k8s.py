@@ -8,6 +8,7 @@ from vigil.demo_marketplace.catalog import SERVICES, Service
 from vigil.demo_marketplace.deploy import shared
 from vigil.demo_marketplace.deploy.k8s_backing import (
     CONFIGMAP,
+    POD_RESTRICTED,
     RESTRICTED,
     Manifest,
     backing_services,
@@ -19,7 +20,9 @@ from vigil.demo_marketplace.deploy.k8s_backing import (
     scrape_config,
     selector,
 )
-from vigil.demo_marketplace.deploy.shared import IMAGE, UID, dump_yaml, header, labels
+from vigil.demo_marketplace.deploy.k8s_vigil import NOTES as VIGIL_NOTES
+from vigil.demo_marketplace.deploy.k8s_vigil import vigil_manifests
+from vigil.demo_marketplace.deploy.shared import IMAGE, dump_yaml, header, labels
 
 CPU_TARGET = 70  # percent of the CPU request, averaged over the replicas
 
@@ -55,15 +58,7 @@ def deployment(spec: Service) -> Manifest:
         "securityContext": RESTRICTED,
         "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
     }
-    pod: dict[str, Any] = {
-        "automountServiceAccountToken": False,
-        "securityContext": {
-            "runAsNonRoot": True,
-            "runAsUser": UID,
-            "runAsGroup": UID,
-            "seccompProfile": {"type": "RuntimeDefault"},
-        },
-    }
+    pod: dict[str, Any] = {"automountServiceAccountToken": False, "securityContext": POD_RESTRICTED}
     if "postgresql" in spec.uses:
         # Idempotent and serialised by an advisory lock: the first pod creates and seeds the schema.
         pod["initContainers"] = [
@@ -149,6 +144,7 @@ def kubernetes_files() -> dict[str, list[Manifest]]:
     }
     for spec in SERVICES:
         files[f"{spec.name}.yaml"] = [deployment(spec), service(spec), autoscaler(spec)]
+    files["vigil.yaml"] = vigil_manifests()
     return files
 
 
@@ -174,6 +170,7 @@ _FILE_NOTES = {
         "marketplace pod carries prometheus.io/scrape, /port and /path annotations. The job and service",
         "labels match the local stack, so vigil's queries work unchanged.",
     ],
+    "vigil.yaml": VIGIL_NOTES,
 }
 
 

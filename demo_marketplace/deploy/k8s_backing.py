@@ -6,6 +6,7 @@ from typing import Any
 
 from vigil.demo_marketplace.deploy import shared
 from vigil.demo_marketplace.deploy.shared import DB_NAME, DB_PASSWORD, DB_USER, dump_yaml, labels
+from vigil.stack.prometheus_config import RABBITMQ_DETAILED_FAMILIES
 
 NAMESPACE = "vigil-marketplace"
 CONFIGMAP = "marketplace-config"
@@ -15,6 +16,13 @@ RESTRICTED: dict[str, Any] = {
     "allowPrivilegeEscalation": False,
     "readOnlyRootFilesystem": True,
     "capabilities": {"drop": ["ALL"]},
+}
+# The pod half of the "restricted" pod security standard, for pods running our image.
+POD_RESTRICTED: dict[str, Any] = {
+    "runAsNonRoot": True,
+    "runAsUser": shared.UID,
+    "runAsGroup": shared.UID,
+    "seccompProfile": {"type": "RuntimeDefault"},
 }
 _NAME_LABEL = "app.kubernetes.io/name"
 
@@ -179,8 +187,12 @@ def backing_services() -> list[Manifest]:
     ]
 
 
-def _pod_job(job: str, label: str, regex: str, name_label: str | None = None) -> dict[str, Any]:
-    """A Prometheus job over this namespace's annotated pods whose ``label`` matches ``regex``."""
+def _pod_job(job: str, label: str, regex: str, name_label: str | None = None, **extra: Any) -> dict[str, Any]:
+    """A Prometheus job over this namespace's annotated pods whose ``label`` matches ``regex``.
+
+    ``extra`` goes into the job as is; with a ``metrics_path`` of its own, the pod's path annotation
+    is ignored.
+    """
     meta_label = "__meta_kubernetes_pod_label_" + label.replace(".", "_").replace("/", "_").replace("-", "_")
     relabel: list[dict[str, Any]] = [
         {
@@ -195,13 +207,15 @@ def _pod_job(job: str, label: str, regex: str, name_label: str | None = None) ->
             "replacement": "$1:$2",
             "target_label": "__address__",
         },
-        {
+        {"source_labels": ["__meta_kubernetes_pod_name"], "target_label": "pod"},
+    ]
+    if "metrics_path" not in extra:
+        path = {
             "source_labels": ["__meta_kubernetes_pod_annotation_prometheus_io_path"],
             "regex": "(.+)",
             "target_label": "__metrics_path__",
-        },
-        {"source_labels": ["__meta_kubernetes_pod_name"], "target_label": "pod"},
-    ]
+        }
+        relabel.insert(3, path)
     if name_label:
         relabel.append(
             {
@@ -210,7 +224,7 @@ def _pod_job(job: str, label: str, regex: str, name_label: str | None = None) ->
             }
         )
     sd = {"role": "pod", "namespaces": {"names": [NAMESPACE]}}
-    return {"job_name": job, "kubernetes_sd_configs": [sd], "relabel_configs": relabel}
+    return {"job_name": job, **extra, "kubernetes_sd_configs": [sd], "relabel_configs": relabel}
 
 
 def scrape_config() -> Manifest:
@@ -223,6 +237,17 @@ def scrape_config() -> Manifest:
             name_label="service",
         ),
         *(_pod_job(name, _NAME_LABEL, name) for name in ("postgres", "redis", "rabbitmq")),
+        # Per-queue depth, consumers, publishes and deliveries, which vigil.yaml's queue signals read
+        # (RabbitMQ's aggregated /metrics has no queue label), as in the local stack.
+        _pod_job(
+            "rabbitmq-detailed",
+            _NAME_LABEL,
+            "rabbitmq",
+            metrics_path="/metrics/detailed",
+            params={"family": RABBITMQ_DETAILED_FAMILIES},
+        ),
+        # vigil re-exports the labels of the series it scores (job, instance, service): keep them.
+        _pod_job("vigil", _NAME_LABEL, "vigil", honor_labels=True),
     ]
     return {
         "apiVersion": "v1",

@@ -140,3 +140,14 @@ def test_bad_exclusion_windows_are_named(tmp_path: Path) -> None:
     for extra, message in cases.items():
         with pytest.raises(ConfigError, match=message):
             load_config(write(tmp_path, head + extra))
+
+
+def test_a_shard_index_can_be_a_statefulset_pod_name() -> None:
+    # `--shard $(POD_NAME)/3` in a StatefulSet: the pod's ordinal is the index.
+    assert ShardConfig.parse("vigil-2/3") == ShardConfig(index=2, count=3)
+    assert ShardConfig.parse("vigil-detect-0/1") == ShardConfig(index=0, count=1)
+    assert ShardConfig.parse("web.v2-11/12") == ShardConfig(index=11, count=12)
+    bad = ("vigil-3/3", "vigil/3", "vigil-/3", "vigil-x/3", "-1/3", "vigil-1", "vigil-1/3/4", "vigil-1/0")
+    for text in bad:
+        with pytest.raises(ValueError, match="not a shard"):
+            ShardConfig.parse(text)

@@ -17,9 +17,10 @@ import yaml
 from pydantic import BaseModel
 from typer.testing import CliRunner
 
+from vigil.config import ShardConfig, VigilConfig, load_config
 from vigil.demo_marketplace.catalog import QUEUES, SERVICES, Service
 from vigil.demo_marketplace.common.settings import ServiceSettings
-from vigil.demo_marketplace.deploy import shared
+from vigil.demo_marketplace.deploy import k8s_vigil, shared, vigil_config
 from vigil.demo_marketplace.deploy.generate import (
     GENERATED_DIRS,
     compose_file,
@@ -40,6 +41,7 @@ MODELS: dict[tuple[str, str], type[BaseModel]] = {
     ("apps/v1", "Deployment"): kubernetes.client.V1Deployment,
     ("apps/v1", "StatefulSet"): kubernetes.client.V1StatefulSet,
     ("autoscaling/v2", "HorizontalPodAutoscaler"): kubernetes.client.V2HorizontalPodAutoscaler,
+    ("policy/v1", "PodDisruptionBudget"): kubernetes.client.V1PodDisruptionBudget,
 }
 # Properties of a Compose service (compose-spec), enough to catch a misspelt key in what we generate.
 COMPOSE_SERVICE_KEYS = {
@@ -126,7 +128,7 @@ def test_every_catalog_service_has_a_file_with_deployment_service_and_autoscaler
         assert [(d["kind"], d["metadata"]["name"]) for d in docs] == [
             ("Deployment", spec.name), ("Service", spec.name), ("HorizontalPodAutoscaler", spec.name),
         ]  # fmt: skip
-    for name in ("namespace", "configmap", "backing-services", "prometheus-scrape"):
+    for name in ("namespace", "configmap", "backing-services", "prometheus-scrape", "vigil"):
         assert f"k8s/{name}.yaml" in files
 
 
@@ -224,11 +226,18 @@ def test_configmap_is_what_service_settings_read(monkeypatch: pytest.MonkeyPatch
 def test_scrape_config_is_a_valid_prometheus_fragment() -> None:
     (text,) = _objects("ConfigMap")["prometheus-scrape"]["data"].values()
     jobs = {job["job_name"]: job for job in yaml.safe_load(text)["scrape_configs"]}
-    assert set(jobs) == {"marketplace", "postgres", "redis", "rabbitmq"}
+    assert set(jobs) == {"marketplace", "postgres", "redis", "rabbitmq", "rabbitmq-detailed", "vigil"}
     for job in jobs.values():
         assert job["kubernetes_sd_configs"][0]["role"] == "pod"
         for rule in job["relabel_configs"]:
             re.compile(rule.get("regex", "(.*)"))
+    # vigil's scores carry the labels of the series they judge (job, instance, service): keep them.
+    assert jobs["vigil"]["honor_labels"] is True
+    assert jobs["rabbitmq-detailed"]["metrics_path"] == "/metrics/detailed"
+    path_rules = [
+        r for r in jobs["rabbitmq-detailed"]["relabel_configs"] if r.get("target_label") == "__metrics_path__"
+    ]
+    assert path_rules == [], "the pod's /metrics annotation must not override the detailed endpoint"
 
 
 # --- Compose ----------------------------------------------------------------------------------------------
@@ -348,3 +357,149 @@ def test_the_migration_command_names_a_real_function() -> None:
 
     assert "from vigil.demo_marketplace.schema import migrate" in shared.MIGRATE_CODE
     assert callable(schema.migrate)
+
+
+# --- vigil's detection ------------------------------------------------------------------------------------
+
+
+def _vigil_statefulset() -> dict[str, Any]:
+    return _objects("StatefulSet")["vigil"]
+
+
+def _cluster_config() -> dict[str, Any]:
+    data = _objects("ConfigMap")[k8s_vigil.CONFIGMAP]["data"]
+    assert set(data) == {Path(vigil_config.CONFIG_PATH).name}
+    return yaml.safe_load(data[Path(vigil_config.CONFIG_PATH).name])
+
+
+def test_vigil_statefulset_runs_one_shard_per_replica() -> None:
+    statefulset = _vigil_statefulset()
+    replicas = statefulset["spec"]["replicas"]
+    assert replicas == k8s_vigil.SHARDS >= 1
+    assert statefulset["spec"]["podManagementPolicy"] == "Parallel"
+    container = _container(statefulset)
+    assert container["args"] == [
+        "run",
+        "--config",
+        vigil_config.CONFIG_PATH,
+        "--shard",
+        f"$(POD_NAME)/{replicas}",
+    ]
+    env = {e["name"]: e for e in container["env"]}
+    assert env["POD_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
+    # The StatefulSet names its pods <name>-0 .. <name>-(replicas-1): each parses to its own shard.
+    shards = []
+    for ordinal in range(replicas):
+        pod_name = f"{statefulset['metadata']['name']}-{ordinal}"
+        shards.append(ShardConfig.parse(container["args"][-1].replace("$(POD_NAME)", pod_name)))
+    assert shards == [ShardConfig(index=i, count=replicas) for i in range(replicas)]
+
+
+def test_vigil_is_scaled_by_its_shard_count_not_by_an_autoscaler() -> None:
+    targets = {hpa["spec"]["scaleTargetRef"]["name"] for hpa in _objects("HorizontalPodAutoscaler").values()}
+    assert "vigil" not in targets
+    assert "SHARDS" in generated_files()["k8s/vigil.yaml"], "the file says how to scale vigil"
+    (budget,) = _objects("PodDisruptionBudget").values()
+    assert budget["spec"]["maxUnavailable"] == 1
+    pod_labels = _vigil_statefulset()["spec"]["template"]["metadata"]["labels"]
+    assert budget["spec"]["selector"]["matchLabels"].items() <= pod_labels.items()
+
+
+def test_vigil_pod_is_restricted_probed_and_scraped_like_the_others() -> None:
+    statefulset = _vigil_statefulset()
+    pod = statefulset["spec"]["template"]
+    container = _container(statefulset)
+    marketplace_pod = _objects("Deployment")[SERVICES[0].name]["spec"]["template"]["spec"]
+    assert pod["spec"]["securityContext"] == marketplace_pod["securityContext"]
+    assert (
+        container["securityContext"]
+        == _container({"spec": {"template": {"spec": marketplace_pod}}})["securityContext"]
+    )
+    assert pod["spec"]["automountServiceAccountToken"] is False
+    assert container["resources"]["requests"]["cpu"]
+    assert container["resources"]["limits"]["memory"]
+    (port,) = container["ports"]
+    assert port["containerPort"] == vigil_config.PORT == 9400
+    for probe in ("readinessProbe", "livenessProbe"):
+        assert container[probe]["httpGet"]["path"] == "/healthz"
+        assert container[probe]["httpGet"]["port"] in (port["name"], port["containerPort"])
+    annotations = pod["metadata"]["annotations"]
+    assert annotations["prometheus.io/scrape"] == "true"
+    assert annotations["prometheus.io/port"] == str(vigil_config.PORT)
+    assert annotations["prometheus.io/path"] == "/metrics"
+    mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+    assert mounts[str(Path(vigil_config.CONFIG_PATH).parent)] == "config"
+    volumes = {v["name"]: v for v in pod["spec"]["volumes"]}
+    assert volumes["config"]["configMap"]["name"] == k8s_vigil.CONFIGMAP
+
+
+def test_vigil_cluster_config_is_the_repository_config_with_cluster_addresses() -> None:
+    raw = _cluster_config()
+    config = VigilConfig.model_validate(raw)
+    assert config.register_targets is None
+    assert config.server.host == "0.0.0.0"
+    assert config.server.port == _container(_vigil_statefulset())["ports"][0]["containerPort"]
+    assert config.sources.prometheus is not None
+    assert config.sources.elasticsearch is not None
+    assert config.sources.prometheus.url == vigil_config.PROMETHEUS_URL
+    assert config.sources.elasticsearch.url == vigil_config.ELASTICSEARCH_URL
+    assert config.shard == ShardConfig(), (
+        "the shard comes from each pod's --shard, not from the shared config"
+    )
+    repository = load_config(ROOT / "vigil.yaml")
+    assert config.signals == repository.signals
+    assert config.exclude == repository.exclude
+
+
+def test_the_cli_runs_the_generated_vigil_commands(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from vigil import cli
+    from vigil.runtime import service
+
+    runs: list[VigilConfig] = []
+    monkeypatch.setattr(service, "run", runs.append)
+    config_file = tmp_path / "vigil.yaml"
+    config_file.write_text(_objects("ConfigMap")[k8s_vigil.CONFIGMAP]["data"]["vigil.yaml"])
+    k8s_args = _container(_vigil_statefulset())["args"]
+    compose_args = compose_file()["services"]["vigil"]["entrypoint"][1:]  # after the `vigil` executable
+    for args, pod_name, shard in (
+        (k8s_args, "vigil-1", ShardConfig(index=1, count=k8s_vigil.SHARDS)),
+        (compose_args, "unused", ShardConfig(index=0, count=1)),
+    ):
+        argv = [a.replace(vigil_config.CONFIG_PATH, str(config_file)) for a in args]
+        argv = [a.replace("$(POD_NAME)", pod_name) for a in argv]
+        result = CliRunner().invoke(cli.app, argv)
+        assert result.exit_code == 0, result.output
+        assert runs[-1].shard == shard
+
+
+def test_compose_runs_vigil_as_one_shard_on_the_compose_network() -> None:
+    services = compose_file()["services"]
+    vigil = services["vigil"]
+    assert vigil["entrypoint"] == ["vigil", *vigil_config.run_args("0/1")]
+    assert vigil["image"] == shared.IMAGE
+    assert f"http://127.0.0.1:{vigil_config.PORT}/healthz" in " ".join(vigil["healthcheck"]["test"])
+    (mount,) = vigil["volumes"]
+    source, target, _ = mount.split(":")
+    assert target == vigil_config.CONFIG_PATH
+    files = generated_files()
+    config = VigilConfig.model_validate(yaml.safe_load(files[source.removeprefix("./")]))
+    assert config.register_targets is None
+    assert config.server.host == "0.0.0.0"
+    assert config.sources.prometheus is not None
+    assert config.sources.elasticsearch is not None
+    for url in (config.sources.prometheus.url, config.sources.elasticsearch.url):
+        host = url.split("//")[1].split(":")[0]
+        assert host in services, url
+        assert host in vigil["depends_on"], "vigil starts once what it reads is up"
+    prometheus = yaml.safe_load(files["compose/prometheus.yml"])
+    jobs = {job["job_name"]: job for job in prometheus["scrape_configs"]}
+    assert jobs["vigil"]["static_configs"] == [{"targets": [f"vigil:{vigil_config.PORT}"]}]
+    assert jobs["vigil"]["honor_labels"] is True
+    assert jobs["rabbitmq-detailed"]["metrics_path"] == "/metrics/detailed"
+
+
+def test_the_image_carries_the_vigil_cli() -> None:
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert pyproject["project"]["scripts"]["vigil"] == "vigil.cli:app"
+    assert "vigil.runtime" in pyproject["tool"]["setuptools"]["packages"]
+    assert re.search(rf"^EXPOSE .*\b{vigil_config.PORT}\b", (DEPLOY / "Dockerfile").read_text(), re.M)
