@@ -12,12 +12,19 @@ Each point is looked at in five ways ("views"), each giving a raw "how surprisin
 - ``spike``: distance of the value from the median of the last ``local`` values, in units of
   point-to-point noise (a lone spike on a series whose daily cycle hides it from ``level``).
 
+A second, coarser look: the means of each ``coarse_scale`` consecutive points feed an inner
+ensemble of ``coarse_views`` (over ``coarse_window`` means); its score counts at every
+``coarse_scale``-th point. A slow drift or a change in a noisy series stands out more clearly in
+the means, where the point noise is averaged away, than in any view of the raw points.
+
 No raw number is comparable across series, so each view's raw score goes through a
 :class:`RawScoreLikelihood` (Numenta's "anomaly likelihood"): its recent average against its own
 long-run history gives a Gaussian ``z``. The most surprised view decides: the score is
 ``-log10(tail) / decades`` for the largest ``z`` of the first four views, so ``score > 1`` means
 a tail below ``10**-decades`` (measured on Gaussian noise: about one alarm per 20k points);
-``spike`` judges single points, noisier evidence, and needs a tail below ``10**-spike_decades``.
+``spike`` judges single points, noisier evidence, and needs a tail below ``10**-spike_decades``;
+it counts only when ``context`` is also surprised (``z >= spike_gate``): a spike that recurs at
+the same place of a daily cycle is a shape the window has seen, not an anomaly.
 After an alarm, scores are capped at ``hold_cap`` (below 1) for ``hold`` points: one incident is
 one alarm, not a stream of them, while the score still shows how unusual each point is.
 
@@ -80,6 +87,10 @@ class Ensemble:
         hold: int = 100,
         hold_cap: float = 0.99,
         band: float = 4.0,
+        coarse_scale: int = 4,
+        coarse_views: tuple[str, ...] = ("context", "distribution"),
+        coarse_window: int = 1000,
+        spike_gate: float = 2.5,
         seed: int = 0,
     ) -> None:
         unknown = set(views) - set(VIEWS)
@@ -102,6 +113,10 @@ class Ensemble:
         self.hold = hold
         self.hold_cap = hold_cap
         self.band = band
+        self.coarse_scale = coarse_scale  # 0 or 1: no coarse look
+        self.coarse_views = tuple(coarse_views)
+        self.coarse_window = coarse_window
+        self.spike_gate = spike_gate
         self.seed = seed  # nothing is random; kept so that every detector takes a seed
         # Fixed-size ring buffers: memory does not grow with the stream.
         self.values_ = np.zeros(window)
@@ -125,6 +140,18 @@ class Ensemble:
             )
             for view in self.views
         }
+        # The coarse look is an ensemble of its own on the means; it never holds (this one does).
+        self.coarse_: Ensemble | None = None
+        if coarse_scale > 1:
+            self.coarse_ = Ensemble(
+                window=coarse_window,
+                views=self.coarse_views,
+                likelihood_warmup=100,
+                hold=0,
+                coarse_scale=0,
+            )
+        self.coarse_sum_ = 0.0  # sum of the values since the last mean was fed to coarse_
+        self.coarse_count_ = 0
         self.since_alarm_ = hold  # points since the last alarm (>= hold: not holding)
         # score_one's result for (x, t), so that learn_one of the same point does not recompute it.
         # A memo, not state: cleared by learn_one and left out of pickles (see __getstate__).
@@ -198,9 +225,13 @@ class Ensemble:
             z = {view: self.likelihoods_[view].z(value) for view, value in raw.items()}
             spike = z.pop("spike", None)
             score = _decades(max(z.values())) / self.decades if z else 0.0
-            if spike is not None:
+            # Without a context view there is nothing to gate the spike with.
+            if spike is not None and z.get("context", math.inf) >= self.spike_gate:
                 # One point, judged alone, is noisier evidence than a sustained change: a stricter bar.
                 score = max(score, _decades(spike) / self.spike_decades)
+            if self.coarse_ is not None and self.coarse_count_ + 1 == self.coarse_scale:
+                mean = (self.coarse_sum_ + x) / self.coarse_scale
+                score = max(score, self.coarse_.score_one(mean, t))
             if self.since_alarm_ < self.hold:
                 # Already alarmed: still ranked (a high score stays high), but no new alarm.
                 score = min(score, self.hold_cap)
@@ -225,6 +256,13 @@ class Ensemble:
         self.last_ = x
         self.n_ += 1
         self.cache_ = None
+        if self.coarse_ is not None:
+            self.coarse_sum_ += x
+            self.coarse_count_ += 1
+            if self.coarse_count_ == self.coarse_scale:
+                self.coarse_.learn_one(self.coarse_sum_ / self.coarse_scale, t)
+                self.coarse_sum_ = 0.0
+                self.coarse_count_ = 0
         if self.n_ >= self.warmup and (self.n_ == self.warmup or self.n_ % self.refresh == 0):
             self.level_ = _median_spread(self.values_[: min(self.n_, self.window)])
             self.change_ = _median_spread(self.diffs_[: min(self.n_, self.window)])

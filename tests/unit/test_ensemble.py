@@ -111,3 +111,26 @@ def test_likelihood_learns_a_noisy_raw_score_as_normal() -> None:
     for _ in range(4):
         likelihood.learn(8.0)
     assert likelihood.tail(8.0) < 1e-4
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_coarse_look_catches_a_small_shift_in_noise(seed: int) -> None:
+    # A shift of 0.8 noise sigmas hides in the point noise but not in the means of 4 points.
+    values = noise(2000, seed)
+    values[1500:] += 0.8
+    with_coarse = run(values)
+    without = run(values, Ensemble(coarse_scale=0))
+    assert with_coarse[:1500].max() < 1
+    assert with_coarse[1500:1560].max() > 1
+    assert without[1500:].max() < 1  # the raw points' views never see it
+
+
+def test_spike_counts_only_when_context_agrees() -> None:
+    # With an unreachable gate the spike view never decides: the same scores as without it.
+    values = noise(1500)
+    values[[700, 900]] += 8.0
+    gated = run(values, Ensemble(spike_gate=float("inf")))
+    without_spike = run(values, Ensemble(views=("level", "change", "context", "distribution")))
+    np.testing.assert_array_equal(gated, without_spike)
+    # Spikes of 8 sigmas on plain noise are new shapes too: the gate lets them through.
+    assert (run(values)[[700, 900]] > 1.0).all()
