@@ -15,6 +15,7 @@ from typing import Any
 # Label names vigil sets; Alertmanager routes, groups and inhibits on them.
 ALERTNAME, SERVICE, SEVERITY, SIGNAL = "alertname", "service", "severity", "signal"
 PAGE, TICKET = "page", "ticket"
+KIND, ANOMALY, SLO = "kind", "anomaly", "slo"  # what raised the alert: vigil's detectors or an SLO rule
 
 
 def fingerprint(labels: dict[str, str]) -> str:

@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +25,7 @@ from vigil.collectors.prometheus_api import (
 )
 from vigil.config import SignalConfig, VigilConfig
 from vigil.detectors.base import AnyDetector
-from vigil.durations import parse_duration
+from vigil.durations import parse_moment
 from vigil.runtime.build import detector_factory
 from vigil.runtime.joins import Composite
 
@@ -38,20 +36,7 @@ class BacktestError(Exception):
 
 def parse_time(text: str, now: float) -> float:
     """Unix seconds from ``now``, ``-2h`` / ``now-2h``, unix seconds, or ISO 8601 (UTC when no offset)."""
-    text = text.strip()
-    if text == "now":
-        return now
-    relative = re.fullmatch(r"(?:now)?\s*-\s*(\S+)", text)
-    if relative:
-        return now - parse_duration(relative.group(1))
-    if re.fullmatch(r"\d+(?:\.\d+)?", text):
-        return float(text)
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise ValueError(f"not a time: {text!r} (e.g. now, -2h, 1795549132, 2026-11-24T18:00Z)") from None
-    # Naive times are UTC: the stack and Prometheus run in UTC, so local time would be a surprise.
-    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+    return parse_moment(text, now)
 
 
 @dataclass

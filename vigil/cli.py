@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
+from vigil.alerts_cli import app as alerts_app
 from vigil.console import console
 from vigil.marketplace_cli import app as marketplace_app
 from vigil.stack import Stack, StackError
@@ -29,6 +30,7 @@ stack_app = typer.Typer(
 )
 app.add_typer(stack_app, name="stack")
 app.add_typer(marketplace_app, name="marketplace")
+app.add_typer(alerts_app, name="alerts")
 
 Components = Annotated[list[str] | None, typer.Argument(help="component names; all when omitted")]
 

@@ -25,6 +25,7 @@ def _duration(value: Any) -> float:
 
 
 Duration = Annotated[float, BeforeValidator(_duration), Field(gt=0)]
+Wait = Annotated[float, BeforeValidator(_duration), Field(ge=0)]  # a duration that may be 0
 
 
 def _unix_time(value: Any) -> float:
@@ -144,6 +145,7 @@ class SignalConfig(Strict):
     step: Duration = 15.0
     keep_labels: list[str] | None = None
     detect: bool = Field(True, description="false: collected only as an input of other signals")
+    severity: Literal["page", "ticket"] = Field("ticket", description="how its alerts reach people")
     detector: DetectorConfig = Field(default_factory=DetectorConfig)
 
     @model_validator(mode="after")
@@ -218,6 +220,49 @@ class ShardConfig(Strict):
             raise ValueError(problem) from error
 
 
+class MaintenanceConfig(Strict):
+    """Planned work: alerts matching ``matchers`` (label equalities; none = all) are muted in vigil."""
+
+    start: UnixTime
+    end: UnixTime
+    matchers: dict[str, str] = Field(default_factory=dict)
+    reason: str = ""
+
+
+class AlertingConfig(Strict):
+    """From scores to incidents to Alertmanager (``vigil.alerts``). Silences live in Alertmanager."""
+
+    enabled: bool = True
+    alertmanager_urls: list[str] = Field(
+        default_factory=lambda: ["http://127.0.0.1:9093"], description="all members of an HA cluster"
+    )
+    outbox: Path | None = Field(None, description="SQLite file; default <stack home>/vigil/outbox.sqlite")
+    resend_interval: Duration = 60.0
+    threshold: float = Field(1.0, gt=0, description="score above which a series is anomalous")
+    for_: Wait = Field(30.0, alias="for", description="above threshold this long to fire")
+    keep_firing_for: Wait = Field(60.0, description="below resolve_below this long to resolve")
+    resolve_below: float = Field(0.8, gt=0, description="hysteresis: resolve under this score, not under 1")
+    grouping_window: Duration = Field(300.0, description="related services' alerts this close: one incident")
+    group_wait: Duration = 30.0
+    group_interval: Duration = 60.0
+    repeat_interval: Duration = 3600.0
+    base_url: str | None = Field(None, description="vigil's URL in alerts; default from server host/port")
+    dashboard_url: str = Field("", description="template with {service} and {signal}")
+    runbook_url: str = Field("", description="template with {service} and {signal}")
+    webhook_secret_file: Path | None = Field(
+        None, description="serve Alertmanager's webhook receiver, checking this shared secret"
+    )
+    maintenance: list[MaintenanceConfig] = Field(default_factory=list)
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _hysteresis(self) -> AlertingConfig:
+        if self.resolve_below > self.threshold:
+            raise ValueError(f"resolve_below {self.resolve_below} must not exceed threshold {self.threshold}")
+        return self
+
+
 class ServerConfig(Strict):
     host: str = "127.0.0.1"
     port: int = Field(9400, ge=1, le=65535)
@@ -238,6 +283,7 @@ class VigilConfig(Strict):
     )
     server: ServerConfig = Field(default_factory=ServerConfig)
     shard: ShardConfig = Field(default_factory=ShardConfig)
+    alerting: AlertingConfig = Field(default_factory=AlertingConfig)
     exclude: list[ExclusionWindow] = Field(
         default_factory=list, description="incident and deploy windows kept out of training"
     )

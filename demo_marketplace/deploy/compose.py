@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from vigil.demo_marketplace.catalog import SERVICES, Service
@@ -13,6 +14,9 @@ BUILD = {"context": "../..", "dockerfile": "demo_marketplace/deploy/Dockerfile"}
 ELASTICSEARCH = "docker.elastic.co/elasticsearch/elasticsearch:8.19.7"
 SCRAPE_INTERVAL = "5s"  # as in the local stack, so detectors see the same resolution
 HAPROXY_STATS_PORT = 8404
+# Alertmanager authenticates to vigil's webhook receiver with this Compose secret.
+WEBHOOK_SECRET_NAME = "vigil-webhook-secret"
+WEBHOOK_SECRET = Path("/run/secrets") / WEBHOOK_SECRET_NAME
 VOLUMES = (
     "postgres-data",
     "redis-data",
@@ -170,6 +174,7 @@ def _monitoring_services() -> dict[str, ComposeService]:
         "alertmanager": {
             "image": "prom/alertmanager:v0.27.0",
             "volumes": ["./compose/alertmanager.yml:/etc/alertmanager/alertmanager.yml:ro"],
+            "secrets": [WEBHOOK_SECRET_NAME],
             "ports": [publish(9093)],
             "healthcheck": _http_ready("http://localhost:9093/-/ready"),
             "restart": "unless-stopped",
@@ -246,4 +251,11 @@ def compose_file() -> dict[str, Any]:
     )
     services |= _monitoring_services()
     services["vigil"] = vigil_service()
-    return {"name": "vigil-marketplace", "services": services, "volumes": {v: {} for v in VOLUMES}}
+    # The webhook's shared secret comes from `docker compose up`'s environment, never from a file in the repo.
+    secrets = {WEBHOOK_SECRET_NAME: {"environment": "VIGIL_WEBHOOK_SECRET"}}
+    return {
+        "name": "vigil-marketplace",
+        "services": services,
+        "volumes": {v: {} for v in VOLUMES},
+        "secrets": secrets,
+    }

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from vigil.alerts.alertmanager_config import WEBHOOK_PATH, Receivers
 from vigil.demo_marketplace.catalog import SERVICES
 from vigil.demo_marketplace.deploy import shared, vigil_config
-from vigil.demo_marketplace.deploy.compose import HAPROXY_STATS_PORT, SCRAPE_INTERVAL
+from vigil.demo_marketplace.deploy.compose import HAPROXY_STATS_PORT, SCRAPE_INTERVAL, WEBHOOK_SECRET
 from vigil.stack.prometheus_config import RABBITMQ_DETAILED_FAMILIES, alertmanager_config
 
 
@@ -122,7 +123,14 @@ def render_compose_configs() -> dict[str, str]:
     return {
         "compose/prometheus.yml": shared.header(note) + shared.dump_yaml(prometheus_config()),
         "compose/alertmanager.yml": shared.header(note, "The routing tree of the local stack (vigil/stack).")
-        + shared.dump_yaml(alertmanager_config()),
+        + shared.dump_yaml(
+            alertmanager_config(
+                receivers=Receivers(
+                    vigil_url=f"http://vigil:{vigil_config.PORT}{WEBHOOK_PATH}",
+                    vigil_secret_file=WEBHOOK_SECRET,
+                )
+            )
+        ),
         "compose/grafana-datasources.yml": shared.header(note) + shared.dump_yaml(grafana_datasources()),
         "compose/haproxy.cfg": shared.header(note) + haproxy_config(),
         "compose/vigil.yaml": shared.header(

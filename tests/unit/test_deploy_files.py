@@ -48,7 +48,8 @@ COMPOSE_SERVICE_KEYS = {
     "build", "cap_add", "cap_drop", "command", "container_name", "depends_on", "deploy", "entrypoint",
     "env_file", "environment", "expose", "extra_hosts", "healthcheck", "hostname", "image", "init", "labels",
     "logging", "mem_limit", "network_mode", "networks", "ports", "profiles", "pull_policy", "read_only",
-    "restart", "security_opt", "stop_grace_period", "tmpfs", "ulimits", "user", "volumes", "working_dir",
+    "restart", "secrets", "security_opt", "stop_grace_period", "tmpfs", "ulimits", "user", "volumes",
+    "working_dir",
 }  # fmt: skip
 DEPENDS_CONDITIONS = {"service_started", "service_healthy", "service_completed_successfully"}
 
@@ -503,3 +504,16 @@ def test_the_image_carries_the_vigil_cli() -> None:
     assert pyproject["project"]["scripts"]["vigil"] == "vigil.cli:app"
     assert "vigil.runtime" in pyproject["tool"]["setuptools"]["packages"]
     assert re.search(rf"^EXPOSE .*\b{vigil_config.PORT}\b", (DEPLOY / "Dockerfile").read_text(), re.M)
+
+
+def test_compose_alertmanager_reads_the_webhook_secret_from_a_compose_secret() -> None:
+    compose = yaml.safe_load((DEPLOY / "docker-compose.yml").read_text())
+    (name,) = compose["secrets"]
+    assert compose["secrets"][name] == {"environment": "VIGIL_WEBHOOK_SECRET"}  # never a file in the repo
+    assert compose["services"]["alertmanager"]["secrets"] == [name]
+    config = yaml.safe_load((DEPLOY / "compose" / "alertmanager.yml").read_text())
+    webhooks = [w for r in config["receivers"] for w in r.get("webhook_configs", [])]
+    assert webhooks
+    for webhook in webhooks:
+        assert webhook["url"].startswith("http://vigil:9400/")
+        assert webhook["http_config"]["authorization"]["credentials_file"] == f"/run/secrets/{name}"

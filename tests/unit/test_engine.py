@@ -83,8 +83,8 @@ def test_api_exports_scores_with_the_series_labels_and_health() -> None:
         < 1.0
         < samples[("vigil_expected_upper", "latency", "catalog")]
     )
-    incidents = client.get("/api/v1/incidents").json()
-    assert incidents[0]["service"] == "catalog"
+    anomalous = client.get("/api/v1/signals", params={"anomalous": True}).json()
+    assert [(a["signal"], a["labels"]) for a in anomalous] == [("latency", {"service": "catalog"})]
     e.tick()
     health = client.get("/healthz").json()
     assert health["status"] == "degraded"

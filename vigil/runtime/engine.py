@@ -22,6 +22,7 @@ from vigil.detectors.base import AnyDetector, Band
 from vigil.runtime.joins import Composite
 
 log = logging.getLogger(__name__)
+TRAIL_POINTS = 480  # two hours at a 15 s step
 
 
 @dataclass
@@ -33,6 +34,9 @@ class SeriesState:
     last_timestamp: float = -math.inf
     score: float | None = None
     band: Band | None = None
+    # The latest points with what the detector made of them, for incident summaries and plots:
+    # (t, observed, score, expected, lower, upper), NaN where unknown.
+    trail: deque[tuple[float, ...]] = field(default_factory=lambda: deque(maxlen=TRAIL_POINTS))
 
     @property
     def observed(self) -> float | None:
@@ -137,7 +141,9 @@ class Engine:
             return
         state.score = state.detector.score_one(x, timestamp)
         state.detector.learn_one(x, timestamp)
-        state.band = state.detector.expected(timestamp)
+        state.band = band = state.detector.expected(timestamp)
+        expected = (band.expected, band.lower, band.upper) if band is not None else (math.nan,) * 3
+        state.trail.append((timestamp, shown, state.score, *expected))
         state.points.append(Point(timestamp, shown))
         state.last_timestamp = timestamp
         self.counters.samples += 1

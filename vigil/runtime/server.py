@@ -1,8 +1,10 @@
-"""vigil's HTTP API: /metrics, /healthz, /api/v1/signals, /api/v1/incidents (OpenAPI at /docs)."""
+"""vigil's HTTP API: /metrics, /healthz, /api/v1/signals, plus the routers given (OpenAPI at /docs)."""
 
 from __future__ import annotations
 
-from fastapi import FastAPI, Response
+from collections.abc import Sequence
+
+from fastapi import APIRouter, FastAPI, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from pydantic import BaseModel
 
@@ -37,12 +39,6 @@ class Health(BaseModel):
     sources: dict[str, SourceView]
 
 
-class IncidentView(BaseModel):
-    service: str
-    anomalous_signals: list[SignalView]
-    max_score: float
-
-
 def _view(state: SeriesState) -> SignalView:
     band = state.band
     return SignalView(
@@ -59,7 +55,9 @@ def _view(state: SeriesState) -> SignalView:
     )
 
 
-def create_app(engine: Engine, registry: CollectorRegistry | None = None) -> FastAPI:
+def create_app(
+    engine: Engine, registry: CollectorRegistry | None = None, routers: Sequence[APIRouter] = ()
+) -> FastAPI:
     registry = registry if registry is not None else CollectorRegistry()
     registry.register(EngineCollector(engine))
     app = FastAPI(
@@ -95,26 +93,6 @@ def create_app(engine: Engine, registry: CollectorRegistry | None = None) -> Fas
             if (signal is None or s.key.signal == signal) and (not anomalous or (s.score or 0) > 1)
         ]
 
-    @app.get("/api/v1/incidents", response_model=list[IncidentView])
-    def incidents() -> list[IncidentView]:
-        """Anomalous series grouped by service, worst first."""
-        groups: dict[str, list[SignalView]] = {}
-        for state in engine.series():
-            if (state.score or 0) > 1:
-                service = state.key.label_dict().get("service", "unknown")
-                groups.setdefault(service, []).append(_view(state))
-        views = [
-            IncidentView(
-                service=service,
-                anomalous_signals=sorted(members, key=_score, reverse=True),
-                max_score=max(_score(m) for m in members),
-            )
-            for service, members in groups.items()
-        ]
-        return sorted(views, key=lambda v: v.max_score, reverse=True)
-
+    for router in routers:  # incidents (vigil.runtime.incidents_api), Alertmanager's webhook, ...
+        app.include_router(router)
     return app
-
-
-def _score(view: SignalView) -> float:
-    return view.anomaly_score or 0.0

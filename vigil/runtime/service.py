@@ -4,17 +4,25 @@ from __future__ import annotations
 
 import logging
 import socket
+import time
 from datetime import datetime
 from pathlib import Path
 
 import uvicorn
 from apscheduler.schedulers.background import BackgroundScheduler
+from fastapi import APIRouter
+from prometheus_client import CollectorRegistry
 
+from vigil.alerts.alertmanager_config import WEBHOOK_SECRET_FILE
+from vigil.alerts.webhook import NotificationStore, read_secret, webhook_router
 from vigil.config import VigilConfig
+from vigil.runtime.alerting import AlertPath, build_alert_path
 from vigil.runtime.build import build_collectors, build_composites, detector_factory
 from vigil.runtime.engine import Engine
+from vigil.runtime.incidents_api import incidents_router
 from vigil.runtime.server import create_app
 from vigil.stack.prometheus_config import write_targets
+from vigil.stack.settings import StackSettings
 
 log = logging.getLogger(__name__)
 
@@ -30,11 +38,17 @@ def build_engine(config: VigilConfig) -> Engine:
     )
 
 
-def start_scheduler(engine: Engine, interval: float) -> BackgroundScheduler:
+def start_scheduler(engine: Engine, interval: float, alerts: AlertPath | None = None) -> BackgroundScheduler:
     scheduler = BackgroundScheduler(timezone="UTC")
+
+    def round_() -> None:
+        engine.tick()
+        if alerts is not None:
+            alerts.evaluate(engine, time.time())
+
     # One round at a time; a round that overran is not made up for (coalesce) but the next starts on time.
     scheduler.add_job(
-        engine.tick,
+        round_,
         "interval",
         seconds=interval,
         max_instances=1,
@@ -42,8 +56,31 @@ def start_scheduler(engine: Engine, interval: float) -> BackgroundScheduler:
         next_run_time=datetime.now().astimezone(),
         id="tick",
     )
+    if alerts is not None:
+        # Separately from the rounds: re-sends and retries must not wait for a slow collection.
+        resend = alerts.outbox.resend_interval
+        scheduler.add_job(
+            lambda: alerts.flush(time.time()),
+            "interval",
+            seconds=max(1.0, min(15.0, resend / 2)),
+            max_instances=1,
+            coalesce=True,
+            id="outbox",
+        )
     scheduler.start()
     return scheduler
+
+
+def alert_routers(config: VigilConfig, engine: Engine, alerts: AlertPath | None) -> list[APIRouter]:
+    routers = [incidents_router(alerts, engine)] if alerts is not None else []
+    secret_file = config.alerting.webhook_secret_file or (
+        StackSettings().home / "alertmanager" / WEBHOOK_SECRET_FILE
+    )
+    if secret_file.is_file():  # the local stack's Alertmanager notifies vigil with this secret
+        routers.append(webhook_router(read_secret(secret_file), NotificationStore()))
+    elif config.alerting.webhook_secret_file is not None:
+        raise ValueError(f"alerting.webhook_secret_file {secret_file}: no such file")
+    return routers
 
 
 def register_with_prometheus(targets_file: Path, host: str, port: int) -> None:
@@ -58,11 +95,17 @@ def run(config: VigilConfig) -> None:
     engine = build_engine(config)
     if not engine.collectors:
         raise ValueError("nothing to watch: configure at least one source with signals")
-    scheduler = start_scheduler(engine, config.interval)
+    registry = CollectorRegistry()
+    alerts = None
+    if config.alerting.enabled:
+        outbox = config.alerting.outbox or StackSettings().home / "vigil" / "outbox.sqlite"
+        alerts = build_alert_path(config, outbox, registry=registry)
+    app = create_app(engine, registry, alert_routers(config, engine, alerts))
+    scheduler = start_scheduler(engine, config.interval, alerts)
     if config.register_targets is not None:
         register_with_prometheus(config.register_targets, config.server.host, config.server.port)
     try:
-        uvicorn.run(create_app(engine), host=config.server.host, port=config.server.port, log_level="warning")
+        uvicorn.run(app, host=config.server.host, port=config.server.port, log_level="warning")
     finally:
         scheduler.shutdown(wait=False)
         if config.register_targets is not None:

@@ -11,6 +11,15 @@ import json
 from pathlib import Path
 from typing import Any
 
+from vigil.alerts.alertmanager_config import (
+    WEBHOOK_PATH,
+    WEBHOOK_SECRET_FILE,
+    Receivers,
+    ReceiverSettings,
+    Timing,
+    build_config,
+)
+from vigil.config import ServerConfig
 from vigil.stack.settings import StackSettings
 
 RABBITMQ_DETAILED_FAMILIES = [
@@ -79,15 +88,22 @@ def write_targets(targets_dir: Path, name: str, groups: list[dict[str, Any]]) ->
     return path
 
 
-def alertmanager_config() -> dict[str, Any]:
-    """A minimal routing tree; the alerts issue generates the full one with receivers and inhibitions."""
-    return {
-        "route": {
-            "receiver": "default",
-            "group_by": ["alertname", "service"],
-            "group_wait": "10s",
-            "group_interval": "1m",
-            "repeat_interval": "4h",
-        },
-        "receivers": [{"name": "default"}],
-    }
+def alertmanager_config(
+    settings: StackSettings | None = None,
+    *,
+    receivers: Receivers | None = None,
+    timing: Timing | None = None,
+) -> dict[str, Any]:
+    """The generated routing tree, receivers and inhibitions (``vigil.alerts.alertmanager_config``).
+
+    By default the webhook points at the local ``vigil run`` (its configured default port) with the secret
+    the stack's Alertmanager keeps in its own directory; other channels come from ``VIGIL_ALERTS_*``.
+    ``receivers`` replaces all of that, e.g. for Compose, where vigil answers at ``http://vigil:9400``.
+    """
+    if receivers is None:
+        settings = settings or StackSettings()
+        receivers = ReceiverSettings(
+            vigil_url=f"http://{settings.host}:{ServerConfig().port}{WEBHOOK_PATH}",
+            vigil_secret_file=settings.home / "alertmanager" / WEBHOOK_SECRET_FILE,
+        )
+    return build_config(receivers, timing)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import secrets
 from pathlib import Path
 
 import yaml
 
+from vigil.alerts.alertmanager_config import WEBHOOK_SECRET_FILE, render
+from vigil.alerts.prometheus_rules import write_rules
 from vigil.stack.component import Component, http_probe
 from vigil.stack.prometheus_config import alertmanager_config, prometheus_config
 
@@ -27,6 +30,7 @@ class Prometheus(Component):
         rules = self.directory / "rules"
         for path in (self.directory / "data", self.targets_dir, self.targets_dir / "vigil", rules):
             path.mkdir(parents=True, exist_ok=True)
+        write_rules(rules)  # SLO burn, queue backlog and vigil anomaly alerts for the demo marketplace
         config = prometheus_config(self.settings, targets_dir=self.targets_dir, rules_dir=rules)
         (self.directory / "prometheus.yml").write_text(yaml.safe_dump(config, sort_keys=False))
 
@@ -53,9 +57,17 @@ class Alertmanager(Component):
     def port(self) -> int:
         return self.settings.alertmanager_port
 
+    @property
+    def webhook_secret_file(self) -> Path:
+        """The Bearer token Alertmanager sends to vigil's webhook; `vigil run` reads the same file."""
+        return self.directory / WEBHOOK_SECRET_FILE
+
     def prepare(self) -> None:
         (self.directory / "data").mkdir(parents=True, exist_ok=True)
-        config = yaml.safe_dump(alertmanager_config(), sort_keys=False)
+        if not self.webhook_secret_file.exists():  # kept across restarts: a running vigil still knows it
+            self.webhook_secret_file.touch(mode=0o600)
+            self.webhook_secret_file.write_text(secrets.token_urlsafe(32) + "\n")
+        config = render(alertmanager_config(self.settings))
         (self.directory / "alertmanager.yml").write_text(config)
 
     def command(self) -> list[str]:

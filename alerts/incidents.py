@@ -1,0 +1,181 @@
+"""Incidents: the alerts of one problem grouped together, with a lifecycle and a likely cause.
+
+An outage raises many alerts at once (latency, errors, traffic, on several routes and on the
+services that call the broken one). People need one incident for it, not twenty pages: an alert
+joins an open incident when it is about the same service, or a service that calls or is called by
+one already in it, and it fired within ``grouping_window`` of the incident's latest alert. The
+window slides, so a problem that keeps spreading stays one incident, while a different service
+with no dependency in common, or the same service hours later, gets its own.
+
+An incident is firing while any of its alerts is; it is resolved when all of them are, and then
+stays resolved (a new alert opens a new incident). Times come from the alerts, never a clock.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import deque
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass, field
+
+from vigil.alerts.model import SIGNAL, Alert
+from vigil.alerts.notify import severity_rank
+from vigil.demo_marketplace.catalog import SERVICES
+
+Dependencies = Mapping[str, Collection[str]]  # caller -> the services it calls
+
+
+def catalog_dependencies() -> dict[str, frozenset[str]]:
+    """Who calls whom in the demo marketplace (synchronous HTTP calls: where failures travel upstream)."""
+    return {service.name: frozenset(service.calls) for service in SERVICES}
+
+
+def subject(alert: Alert) -> str:
+    """What an alert is about, for grouping: its service, else its queue, else its signal."""
+    return alert.service or alert.labels.get("queue") or alert.labels.get(SIGNAL) or alert.name
+
+
+@dataclass(frozen=True)
+class Suspect:
+    service: str
+    first_fired_at: float
+    # Services it depends on (directly or not) that also alert: a failure there could explain this one.
+    affected_dependencies: tuple[str, ...] = ()
+
+
+def rank_suspects(alerts: Iterable[Alert], dependencies: Dependencies) -> list[Suspect]:
+    """Services of an incident, most likely cause first.
+
+    Failures travel up the call graph (a slow catalog makes the gateway slow), so a service none of
+    whose dependencies is alerting ranks before those that call an alerting service; among equals,
+    the one that fired first. Detection order alone would mislead: a caller's latency detector
+    often reacts before the callee's database signal does.
+    """
+    first: dict[str, float] = {}
+    for alert in alerts:
+        name = subject(alert)
+        first[name] = min(first.get(name, alert.starts_at), alert.starts_at)
+    suspects = []
+    for name, fired in first.items():
+        affected = sorted(reachable(name, dependencies) & first.keys(), key=lambda s: (first[s], s))
+        suspects.append(Suspect(name, fired, tuple(affected)))
+    return sorted(suspects, key=lambda s: (len(s.affected_dependencies), s.first_fired_at, s.service))
+
+
+def reachable(service: str, dependencies: Dependencies) -> set[str]:
+    """Every service ``service`` depends on, directly or through others."""
+    seen: set[str] = set()
+    todo = list(dependencies.get(service, ()))
+    while todo:
+        callee = todo.pop()
+        if callee not in seen and callee != service:
+            seen.add(callee)
+            todo.extend(dependencies.get(callee, ()))
+    return seen
+
+
+@dataclass
+class Incident:
+    id: str
+    opened_at: float
+    alerts: dict[str, Alert] = field(default_factory=dict)  # by fingerprint, in the order they joined
+    resolved_at: float | None = None
+    last_fired_at: float = 0.0  # the latest start of its alerts; the grouping window runs from here
+    suspects: tuple[Suspect, ...] = ()
+
+    @property
+    def status(self) -> str:
+        return "firing" if self.resolved_at is None else "resolved"
+
+    @property
+    def severity(self) -> str:
+        return max((a.severity for a in self.alerts.values()), key=severity_rank, default="")
+
+    @property
+    def headline(self) -> str:
+        """The signal of the alert that opened the incident."""
+        first = next(iter(self.alerts.values()), None)
+        return first.labels.get(SIGNAL, first.name) if first is not None else ""
+
+    @property
+    def services(self) -> list[str]:
+        return list(dict.fromkeys(subject(a) for a in self.alerts.values()))
+
+    @property
+    def likely_cause(self) -> str:
+        return self.suspects[0].service if self.suspects else ""
+
+    def firing(self, now: float) -> list[Alert]:
+        return [a for a in self.alerts.values() if not a.resolved(now)]
+
+
+class IncidentTracker:
+    def __init__(
+        self,
+        grouping_window: float = 300.0,
+        dependencies: Dependencies | None = None,
+        history: int = 100,
+    ) -> None:
+        self.grouping_window = grouping_window
+        self.dependencies = catalog_dependencies() if dependencies is None else dependencies
+        self._open: dict[str, Incident] = {}
+        self._incident_of: dict[str, str] = {}  # alert fingerprint -> open incident id
+        self.resolved: deque[Incident] = deque(maxlen=history)  # the latest, for people to look back
+
+    @property
+    def open(self) -> list[Incident]:
+        return list(self._open.values())
+
+    def update(self, alerts: Iterable[Alert], now: float) -> list[Incident]:
+        """Take in the current alerts; returns the open incidents and those that resolved just now."""
+        touched: set[str] = set()
+        for alert in sorted(alerts, key=lambda a: a.starts_at):  # the first to fire opens the incident
+            incident = self._find(alert, now)
+            if incident is None:
+                continue
+            incident.alerts[alert.fingerprint] = alert
+            incident.last_fired_at = max(incident.last_fired_at, alert.starts_at)
+            self._incident_of[alert.fingerprint] = incident.id
+            touched.add(incident.id)
+        for incident_id in touched:
+            incident = self._open[incident_id]
+            incident.suspects = tuple(rank_suspects(incident.alerts.values(), self.dependencies))
+        closed = [i for i in self._open.values() if not i.firing(now)]
+        for incident in closed:
+            incident.resolved_at = max(a.ends_at or now for a in incident.alerts.values())
+            del self._open[incident.id]
+            for key in incident.alerts:
+                self._incident_of.pop(key, None)
+            self.resolved.append(incident)
+        return [*self._open.values(), *closed]
+
+    def _find(self, alert: Alert, now: float) -> Incident | None:
+        """The open incident ``alert`` belongs to, a new one if it fires alone, None if it is just over."""
+        known = self._incident_of.get(alert.fingerprint)
+        if known is not None:
+            return self._open[known]
+        if alert.resolved(now):  # an alert we never saw firing (or of a closed incident) opens nothing
+            return None
+        name = subject(alert)
+        related = [
+            incident
+            for incident in self._open.values()
+            if alert.starts_at <= incident.last_fired_at + self.grouping_window
+            and any(self._related(name, other) for other in incident.services)
+        ]
+        if related:
+            return max(related, key=lambda i: i.last_fired_at)
+        incident = Incident(
+            incident_id(alert, alert.starts_at), opened_at=alert.starts_at, last_fired_at=alert.starts_at
+        )
+        self._open[incident.id] = incident
+        return incident
+
+    def _related(self, a: str, b: str) -> bool:
+        return a == b or b in self.dependencies.get(a, ()) or a in self.dependencies.get(b, ())
+
+
+def incident_id(first: Alert, opened_at: float) -> str:
+    """Stable across processes and restarts: the same first alert at the same time gives the same id."""
+    text = f"{first.fingerprint}@{opened_at:.3f}"
+    return hashlib.blake2b(text.encode(), digest_size=6).hexdigest()

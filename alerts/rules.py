@@ -1,0 +1,259 @@
+"""Alert rules over detector scores, with Prometheus' ``for`` and ``keep_firing_for`` semantics.
+
+Every detector scores on one scale (above 1 is anomalous), so one rule shape fits every signal:
+a series whose score rises above ``threshold`` is *pending*; once it has stayed above for ``for_``
+the alert *fires*. A firing alert resolves only after its score has stayed below ``resolve_below``
+for ``keep_firing_for``: the gap between the two thresholds and the hold time keep a score that
+wobbles around 1 from paging, resolving and paging again (hysteresis).
+
+The evaluator is stateful (keyed by the alert's fingerprint) but never reads a clock: each
+evaluation is given its time, so a backtest and a test replay exactly what production does.
+"""
+
+from __future__ import annotations
+
+import math
+import string
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from urllib.parse import quote, urlencode
+
+from vigil.alerts.model import ALERTNAME, ANOMALY, KIND, SERVICE, SEVERITY, SIGNAL, TICKET, Alert, fingerprint
+from vigil.collectors.model import SeriesKey
+from vigil.demo_marketplace.catalog import QUEUES
+from vigil.detectors.base import Band
+from vigil.runtime.engine import SeriesState
+
+# Seconds until a series crosses its limit (an SLO, a queue's capacity), as of a given time; None: unknown.
+TimeToBreach = Callable[[SeriesState, float], float | None]
+# How long Prometheus keeps re-sending a resolved alert, so a lost "resolved" still reaches Alertmanager.
+RESOLVED_RETENTION = 15 * 60.0
+QUEUE_CONSUMERS = {queue.name: queue.consumer for queue in QUEUES}
+EN_DASH = "\u2013"  # ranges read "0.1 to 0.3" with an en dash, as people write them
+
+
+@dataclass(frozen=True)
+class Observation:
+    """One series as the engine sees it at an evaluation: its latest score, value and normal band."""
+
+    key: SeriesKey
+    t: float  # time of the latest point
+    score: float | None  # None while the detector warms up
+    observed: float | None = None
+    band: Band | None = None
+    time_to_breach: float | None = None
+
+
+def detector_time_to_threshold(state: SeriesState, now: float) -> float | None:
+    """The forecast of a detector that makes one (the queue backlog's), looking through wrappers."""
+    detector: object = state.detector
+    while detector is not None:
+        forecast = getattr(detector, "time_to_threshold", None)
+        if callable(forecast):
+            value = forecast(now)
+            return float(value) if value is not None else None
+        detector = getattr(detector, "detector", None)  # Calibrated and Excluding keep the wrapped one here
+    return None
+
+
+def observe(
+    states: Iterable[SeriesState],
+    now: float,
+    time_to_breach: TimeToBreach | None = detector_time_to_threshold,
+) -> list[Observation]:
+    """The engine's series as rule inputs; series without any point yet have nothing to say."""
+    observations = []
+    for state in states:
+        if not state.points:
+            continue
+        score = state.score if state.score is not None and math.isfinite(state.score) else None
+        eta = time_to_breach(state, now) if time_to_breach is not None else None
+        observations.append(
+            Observation(state.key, state.points[-1].timestamp, score, state.observed, state.band, eta)
+        )
+    return observations
+
+
+def queue_owner(labels: Mapping[str, str]) -> str | None:
+    """The service an alert is about: its ``service`` label, else the consumer of its ``queue``.
+
+    A growing queue is its consumer's problem (it is not keeping up), so queue alerts go to it.
+    """
+    if labels.get(SERVICE):
+        return labels[SERVICE]
+    return QUEUE_CONSUMERS.get(labels.get("queue", ""))
+
+
+@dataclass(frozen=True)
+class Links:
+    """Where an alert points people: templates take ``{service}`` and ``{signal}``."""
+
+    base_url: str = "http://127.0.0.1:9400"  # vigil's API, for the generator URL
+    dashboard_url: str = ""
+    runbook_url: str = ""
+
+    def __post_init__(self) -> None:
+        for template in (self.dashboard_url, self.runbook_url):
+            fields = {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
+            if fields - {"service", "signal"}:
+                raise ValueError(f"link template {template!r} may only use {{service}} and {{signal}}")
+
+    def render(self, template: str, service: str, signal: str) -> str:
+        return template.format(service=quote(service, safe=""), signal=quote(signal, safe=""))
+
+    def generator(self, signal: str) -> str:
+        return f"{self.base_url.rstrip('/')}/api/v1/signals?{urlencode({'signal': signal})}"
+
+
+@dataclass(frozen=True)
+class AlertRule:
+    alertname: str = "VigilAnomaly"
+    threshold: float = 1.0
+    for_: float = 0.0
+    keep_firing_for: float = 0.0
+    resolve_below: float | None = None  # None: the threshold itself (no hysteresis band)
+    severity: str = TICKET
+    severities: Mapping[str, str] = field(default_factory=dict)  # signal -> severity
+    signals: frozenset[str] | None = None  # the signals this rule watches; None: all
+    descriptions: Mapping[str, str] = field(default_factory=dict)  # signal -> what it measures
+    links: Links = field(default_factory=Links)
+    owner: Callable[[Mapping[str, str]], str | None] = queue_owner
+
+    def __post_init__(self) -> None:
+        if self.for_ < 0 or self.keep_firing_for < 0:
+            raise ValueError("for_ and keep_firing_for must not be negative")
+        if self.resolve_below is not None and self.resolve_below > self.threshold:
+            raise ValueError(f"resolve_below {self.resolve_below} is above the threshold {self.threshold}")
+
+    @property
+    def resolve_level(self) -> float:
+        return self.threshold if self.resolve_below is None else self.resolve_below
+
+    def watches(self, key: SeriesKey) -> bool:
+        return self.signals is None or key.signal in self.signals
+
+    def labels(self, key: SeriesKey) -> dict[str, str]:
+        """The alert's identity: the series' labels plus what Alertmanager routes on."""
+        labels = key.label_dict()
+        service = self.owner(labels)
+        if service:
+            labels[SERVICE] = service
+        labels |= {
+            ALERTNAME: self.alertname,
+            SIGNAL: key.signal,
+            SEVERITY: self.severities.get(key.signal, self.severity),
+            # Alertmanager inhibits on it: an SLO page (kind="slo") mutes the same service's anomalies.
+            KIND: ANOMALY,
+        }
+        return labels
+
+    def annotations(self, observation: Observation, labels: Mapping[str, str]) -> dict[str, str]:
+        signal, service = observation.key.signal, labels.get(SERVICE, "")
+        subject = service or str(observation.key)
+        score = observation.score or 0.0
+        notes = {
+            "summary": f"{signal} is anomalous for {subject} (score {score:.2f})",
+            "anomaly_score": f"{score:.3f}",
+        }
+        facts = [f"{observation.key} has anomaly score {score:.2f} (above {self.threshold:g} is anomalous)"]
+        if observation.observed is not None:
+            notes["observed"] = f"{observation.observed:.4g}"
+            facts.append(f"observed {observation.observed:.4g}")
+        if observation.band is not None:
+            notes["expected_range"] = f"{observation.band.lower:.4g} {EN_DASH} {observation.band.upper:.4g}"
+            facts.append(f"expected {notes['expected_range']}")
+        eta = observation.time_to_breach
+        if eta is not None and math.isfinite(eta):
+            notes["time_to_slo_breach"] = human_duration(eta)
+            facts.append(f"limit reached in {notes['time_to_slo_breach']}")
+        what = self.descriptions.get(signal)
+        notes["description"] = (f"{what}. " if what else "") + "; ".join(facts) + "."
+        for name, template in (
+            ("dashboard_url", self.links.dashboard_url),
+            ("runbook_url", self.links.runbook_url),
+        ):
+            if template:
+                notes[name] = self.links.render(template, service or "unknown", signal)
+        return notes
+
+
+def human_duration(seconds: float) -> str:
+    """``4m10s``, ``2h5m``, ``0s``: short enough for a page."""
+    total = max(round(seconds), 0)
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h{minutes}m"
+    return f"{minutes}m{secs}s" if minutes else f"{secs}s"
+
+
+@dataclass
+class _Tracked:
+    """One alert's life: pending since, fired at, below the resolve level since, resolved at."""
+
+    alert: Alert
+    pending_since: float
+    fired_at: float | None = None
+    below_since: float | None = None
+    resolved_at: float | None = None
+
+
+class RuleEvaluator:
+    """Evaluates one rule over successive observations; returns firing and recently resolved alerts."""
+
+    def __init__(self, rule: AlertRule, resolved_retention: float = RESOLVED_RETENTION) -> None:
+        self.rule = rule
+        self.resolved_retention = resolved_retention
+        self._tracked: dict[str, _Tracked] = {}
+
+    def evaluate(self, observations: Sequence[Observation], now: float) -> list[Alert]:
+        seen: set[str] = set()
+        for observation in observations:
+            if not self.rule.watches(observation.key):
+                continue
+            labels = self.rule.labels(observation.key)
+            key = fingerprint(labels)
+            seen.add(key)
+            self._step(key, labels, observation, now)
+        for key in list(self._tracked):
+            if key not in seen:  # the series is gone (evicted, no data): nothing says it is still anomalous
+                self._step(key, self._tracked[key].alert.labels, None, now)
+        return [t.alert for t in self._tracked.values() if t.fired_at is not None]
+
+    def pending(self) -> list[Alert]:
+        """Alerts above the threshold that have not yet lasted ``for_``."""
+        return [t.alert for t in self._tracked.values() if t.fired_at is None]
+
+    def _step(self, key: str, labels: dict[str, str], observation: Observation | None, now: float) -> None:
+        rule, tracked = self.rule, self._tracked.get(key)
+        score = observation.score if observation is not None else None
+        above = score is not None and score > rule.threshold
+        if tracked is not None and tracked.resolved_at is not None:
+            if not above:  # resolved alerts are re-sent for a while, then forgotten
+                if now - tracked.resolved_at > self.resolved_retention:
+                    del self._tracked[key]
+                return
+            tracked = None  # firing again: a new occurrence that starts over, as in Prometheus
+        if tracked is None:
+            if not above:
+                return
+            tracked = self._tracked[key] = _Tracked(Alert(labels, starts_at=now), pending_since=now)
+        if observation is not None:
+            tracked.alert = replace(tracked.alert, annotations=rule.annotations(observation, labels))
+        if tracked.fired_at is None:
+            if not above:  # pending alerts that drop back never fire, and are forgotten
+                del self._tracked[key]
+            elif now - tracked.pending_since >= rule.for_:
+                tracked.fired_at = now
+                tracked.alert = replace(
+                    tracked.alert, starts_at=now, generator_url=rule.links.generator(labels[SIGNAL])
+                )
+            return
+        if score is not None and score >= rule.resolve_level:
+            tracked.below_since = None
+            return
+        if tracked.below_since is None:
+            tracked.below_since = now
+        if now - tracked.below_since >= rule.keep_firing_for:
+            tracked.resolved_at = now
+            tracked.alert = tracked.alert.resolve(now)

@@ -1,0 +1,134 @@
+"""A private, real Alertmanager and a real vigil app on free ports, for tests of the alert path.
+
+Private because these tests need second-scale group timings and an empty alert state; the shared
+stack's Alertmanager is never touched.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import uvicorn
+from fastapi import FastAPI
+
+from vigil.alerts.alertmanager_config import Timing
+from vigil.alerts.model import Alert
+from vigil.alerts.webhook import NOTIFICATIONS_PATH, WebhookPayload
+
+SECRET = "webhook-test-secret-4f1c"
+TIMING = Timing(
+    page_group_wait="1s",
+    ticket_group_wait="1s",
+    group_interval="2s",
+    page_repeat_interval="1h",  # no reminders while a test runs: every notification is news
+    ticket_repeat_interval="1h",
+    resolve_timeout="5m",
+)
+GROUP_INTERVAL = 2.0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for(what: str, check: Callable[[], Any], timeout: float = 20.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(0.2)
+
+
+@dataclass
+class Vigil:
+    url: str
+
+    def notifications(self) -> list[WebhookPayload]:
+        response = httpx.get(self.url + NOTIFICATIONS_PATH, timeout=5)
+        response.raise_for_status()
+        return [WebhookPayload.model_validate(n["payload"]) for n in response.json()]
+
+    def about(self, service: str) -> list[WebhookPayload]:
+        return [n for n in self.notifications() if n.group_labels.get("service") == service]
+
+
+@dataclass
+class Alertmanager:
+    url: str
+
+    def post(self, *alerts: Alert) -> None:
+        response = httpx.post(f"{self.url}/api/v2/alerts", json=[a.to_api() for a in alerts], timeout=5)
+        assert response.status_code == 200, response.text
+
+    def alerts(self) -> list[dict[str, Any]]:
+        response = httpx.get(f"{self.url}/api/v2/alerts", timeout=5)
+        response.raise_for_status()
+        result: list[dict[str, Any]] = response.json()
+        return result
+
+
+@contextmanager
+def serve(app: FastAPI) -> Iterator[Vigil]:
+    """``app`` served by uvicorn on a free port, in a thread, for the duration of the block."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    wait_for("vigil's server", lambda: server.started, timeout=10)
+    try:
+        yield Vigil(f"http://127.0.0.1:{port}")
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@contextmanager
+def running_alertmanager(home: Path, config: str) -> Iterator[Alertmanager]:
+    """The real ``prometheus-alertmanager`` with ``config`` (YAML), data in ``home``, no clustering."""
+    binary = shutil.which("prometheus-alertmanager")
+    assert binary is not None, "prometheus-alertmanager is not installed (`vigil stack install`)"
+    (home / "alertmanager.yml").write_text(config)
+    port = free_port()
+    log = (home / "alertmanager.log").open("w")
+    process = subprocess.Popen(
+        [
+            binary,
+            f"--config.file={home / 'alertmanager.yml'}",
+            f"--storage.path={home / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            "--cluster.listen-address=",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+
+    def ready() -> bool:
+        assert process.poll() is None, (home / "alertmanager.log").read_text()
+        try:
+            return httpx.get(f"{url}/-/ready", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    try:
+        wait_for("Alertmanager to be ready", ready)
+        yield Alertmanager(url)
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        log.close()

@@ -1,0 +1,145 @@
+"""Incidents: storms become one incident, unrelated services their own; lifecycle; likely cause."""
+
+from __future__ import annotations
+
+from vigil.alerts.incidents import IncidentTracker, catalog_dependencies, rank_suspects, reachable
+from vigil.alerts.model import PAGE, TICKET, Alert
+
+
+def alert(service: str, signal: str, at: float, severity: str = TICKET, **labels: str) -> Alert:
+    base = {"alertname": "VigilAnomaly", "signal": signal, "severity": severity, **labels}
+    if service:
+        base["service"] = service
+    return Alert(base, starts_at=at)
+
+
+def catalog_outage(start: float = 1000.0) -> list[Alert]:
+    """20 alerts of one outage: catalog's database slows down, and everyone calling it suffers."""
+    routes = ["/products", "/products/{product_id}", "/search"]
+    alerts = [alert("catalog", "db_p99_seconds", start + 15, PAGE)]
+    alerts += [alert("catalog", "http_p99_latency_seconds", start + 30, route=r) for r in routes]
+    alerts += [
+        alert("catalog", s, start + 45) for s in ("http_error_ratio", "service_red", "cache_hit_ratio")
+    ]
+    gateway_routes = ["/api/products", "/api/products/{product_id}", "/api/search", "/api/cart/{cart_id}"]
+    alerts += [alert("gateway", "http_p99_latency_seconds", start, route=r) for r in gateway_routes]
+    alerts += [
+        alert("gateway", s, start + 60) for s in ("http_error_ratio", "http_request_rate", "service_red")
+    ]
+    alerts += [alert("cart", "http_p99_latency_seconds", start + 75, route=r) for r in ("/carts/{cart_id}",)]
+    alerts += [alert("cart", s, start + 90) for s in ("http_error_ratio", "service_red")]
+    alerts += [alert("orders", s, start + 120) for s in ("http_error_ratio", "http_p99_latency_seconds")]
+    alerts += [alert("gateway", "http_error_budget_burn", start + 150, PAGE)]
+    assert len(alerts) == 20
+    return alerts
+
+
+def test_twenty_alerts_of_one_outage_make_one_incident_and_another_service_its_own() -> None:
+    tracker = IncidentTracker(grouping_window=120)
+    warehouse = alert("warehouse", "queue_depth_messages", 1100.0, queue="warehouse.order-paid")
+    incidents = tracker.update([*catalog_outage(), warehouse], now=1200.0)
+    assert len(incidents) == 2
+    outage, backlog = sorted(incidents, key=lambda i: len(i.alerts), reverse=True)
+    assert len(outage.alerts) == 20
+    assert set(outage.services) == {"catalog", "gateway", "cart", "orders"}
+    assert list(backlog.alerts.values()) == [warehouse]
+    assert outage.id != backlog.id
+
+
+def test_the_storm_stays_one_incident_when_it_arrives_over_several_evaluations() -> None:
+    tracker = IncidentTracker(grouping_window=120)
+    seen: list[Alert] = []
+    for a in sorted(catalog_outage(), key=lambda a: a.starts_at):  # the evaluator re-sends all firing alerts
+        seen.append(a)
+        incidents = tracker.update(seen, now=a.starts_at)
+    assert len(incidents) == 1
+    assert len(incidents[0].alerts) == 20
+
+
+def test_the_likely_cause_is_the_callee_even_when_a_caller_fired_first() -> None:
+    tracker = IncidentTracker(grouping_window=120)
+    (incident,) = tracker.update(catalog_outage(), now=1200.0)
+    assert incident.likely_cause == "catalog"
+    ranked = [s.service for s in incident.suspects]
+    assert ranked == ["catalog", "cart", "orders", "gateway"]  # from the bottom of the call graph up
+    by_name = {s.service: s for s in incident.suspects}
+    assert by_name["catalog"].first_fired_at == 1015.0
+    assert by_name["catalog"].affected_dependencies == ()
+    assert by_name["gateway"].affected_dependencies == (
+        "catalog",
+        "cart",
+        "orders",
+    )  # in the order they fired
+
+
+def test_among_independent_suspects_the_one_that_fired_first_leads() -> None:
+    deps = {"gateway": {"catalog", "recommendations"}}
+    alerts = [alert("gateway", "x", 0.0), alert("recommendations", "y", 40.0), alert("catalog", "z", 20.0)]
+    assert [s.service for s in rank_suspects(alerts, deps)] == ["catalog", "recommendations", "gateway"]
+
+
+def test_reachable_follows_calls_transitively_and_survives_cycles() -> None:
+    assert reachable("gateway", catalog_dependencies()) == {"catalog", "cart", "orders", "recommendations"}
+    assert reachable("a", {"a": {"b"}, "b": {"a", "c"}}) == {"b", "c"}
+
+
+def test_related_services_join_only_within_the_sliding_grouping_window() -> None:
+    tracker = IncidentTracker(grouping_window=60)
+    first = alert("catalog", "db_p99_seconds", 0.0)
+    chain = [first, alert("cart", "http_error_ratio", 50.0), alert("orders", "http_error_ratio", 100.0)]
+    assert len(tracker.update(chain, now=100.0)) == 1  # orders joins through cart, 50 s after it
+    late = alert("gateway", "http_request_rate", 400.0)
+    incidents = tracker.update([*chain, late], now=400.0)
+    assert len(incidents) == 2
+    assert [a.service for a in incidents[1].alerts.values()] == ["gateway"]
+
+
+def test_the_same_service_hours_later_is_a_new_problem() -> None:
+    tracker = IncidentTracker(grouping_window=300)
+    memory = alert("catalog", "process_memory_bytes", 0.0)
+    tracker.update([memory], now=0.0)
+    incidents = tracker.update([memory, alert("catalog", "db_p99_seconds", 7200.0)], now=7200.0)
+    assert len(incidents) == 2
+
+
+def test_unrelated_services_are_never_grouped_even_at_the_same_moment() -> None:
+    tracker = IncidentTracker(grouping_window=300)
+    incidents = tracker.update([alert("payments", "a", 0.0), alert("catalog", "a", 0.0)], now=0.0)
+    assert len(incidents) == 2
+
+
+def test_lifecycle_severity_headline_and_a_stable_id() -> None:
+    tracker = IncidentTracker()
+    db = alert("catalog", "db_p99_seconds", 10.0)
+    errors = alert("catalog", "http_error_ratio", 20.0, PAGE)
+    (incident,) = tracker.update([errors, db], now=20.0)
+    assert (incident.status, incident.opened_at, incident.headline) == ("firing", 10.0, "db_p99_seconds")
+    assert incident.severity == PAGE
+    (same,) = IncidentTracker().update([db, errors], now=20.0)
+    assert same.id == incident.id  # another process, the same alerts: the same id
+    (still,) = tracker.update([db.resolve(30.0), errors], now=30.0)
+    assert still.status == "firing"
+    (over,) = tracker.update([db.resolve(30.0), errors.resolve(45.0)], now=45.0)
+    assert (over.status, over.resolved_at) == ("resolved", 45.0)
+    assert tracker.open == []
+    assert list(tracker.resolved) == [over]
+
+
+def test_a_resolved_incident_stays_resolved_and_a_new_firing_opens_a_new_one() -> None:
+    tracker = IncidentTracker()
+    db = alert("catalog", "db_p99_seconds", 10.0)
+    (first,) = tracker.update([db], now=10.0)
+    tracker.update([db.resolve(20.0)], now=20.0)
+    assert tracker.update([db.resolve(20.0)], now=35.0) == []  # the resolution re-sent opens nothing
+    refired = alert("catalog", "db_p99_seconds", 50.0)
+    (second,) = tracker.update([refired], now=50.0)
+    assert second.id != first.id
+    assert first.status == "resolved"
+
+
+def test_alerts_without_a_service_group_by_queue_or_signal() -> None:
+    tracker = IncidentTracker()
+    queue = alert("", "queue_depth_messages", 0.0, queue="audit.events")
+    fulfilment = alert("", "fulfilment_delay_p99_seconds", 0.0)
+    incidents = tracker.update([queue, fulfilment], now=0.0)
+    assert sorted(i.services[0] for i in incidents) == ["audit.events", "fulfilment_delay_p99_seconds"]
