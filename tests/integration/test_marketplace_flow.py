@@ -78,22 +78,27 @@ def test_a_redelivered_order_is_not_charged_twice(marketplace: Marketplace) -> N
 
 
 def test_catalog_reads_are_served_from_redis_the_second_time(marketplace: Marketplace) -> None:
-    product = 4000 + int(time.time()) % 900  # a product this run has not cached yet (5-minute TTL)
-    hits = metric_sum(marketplace, "catalog", "cache_requests_total", cache="product", result="hit")
-    queries = metric_sum(
-        marketplace, "catalog", "db_client_operation_duration_seconds_count", operation="get_product"
-    )
-    first = api(marketplace, "GET", f"/api/products/{product}")
-    second = api(marketplace, "GET", f"/api/products/{product}")
-    assert first.status_code == second.status_code == 200
-    assert first.json()["product"] == second.json()["product"]
-    assert (
-        metric_sum(marketplace, "catalog", "cache_requests_total", cache="product", result="hit") == hits + 1
-    )
-    after = metric_sum(
-        marketplace, "catalog", "db_client_operation_duration_seconds_count", operation="get_product"
-    )
-    assert after == queries + 1, "only the first read went to PostgreSQL"
+    def counters() -> tuple[float, float]:
+        hits = metric_sum(marketplace, "catalog", "cache_requests_total", cache="product", result="hit")
+        queries = metric_sum(
+            marketplace, "catalog", "db_client_operation_duration_seconds_count", operation="get_product"
+        )
+        return hits, queries
+
+    # The counters are per service, so a request from elsewhere (a test's leftover traffic) can land in the
+    # middle; such a round says nothing either way and is measured again with another product.
+    for attempt in range(3):
+        product = 4000 + (int(time.time()) + 300 * attempt) % 900  # not cached by this run yet (5-minute TTL)
+        hits, queries = counters()
+        first = api(marketplace, "GET", f"/api/products/{product}")
+        second = api(marketplace, "GET", f"/api/products/{product}")
+        assert first.status_code == second.status_code == 200
+        assert first.json()["product"] == second.json()["product"]
+        hits_after, queries_after = counters()
+        if hits_after - hits <= 1 and queries_after - queries <= 1:
+            break
+    assert hits_after == hits + 1, "the second read was a cache hit"
+    assert queries_after == queries + 1, "only the first read went to PostgreSQL"
 
 
 def test_checkout_survives_recommendations_going_down(marketplace: Marketplace) -> None:
