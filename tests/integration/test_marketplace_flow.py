@@ -95,9 +95,11 @@ def test_catalog_reads_are_served_from_redis_the_second_time(marketplace: Market
         assert first.status_code == second.status_code == 200
         assert first.json()["product"] == second.json()["product"]
         hits_after, queries_after = counters()
-        if hits_after - hits <= 1 and queries_after - queries <= 1:
+        if queries_after - queries <= 1:
             break
-    assert hits_after == hits + 1, "the second read was a cache hit"
+    # The product page may also look the product up for its recommendations (concurrently, so a hit or
+    # not depending on timing): the hits grow by one or two, the database is asked exactly once.
+    assert hits_after - hits >= 1, "the second read was a cache hit"
     assert queries_after == queries + 1, "only the first read went to PostgreSQL"
 
 
