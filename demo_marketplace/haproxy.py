@@ -2,9 +2,26 @@
 
 from __future__ import annotations
 
-from vigil.demo_marketplace.catalog import SERVICES
+from vigil.demo_marketplace.catalog import SERVICES, Service
 
 STATS_PORT = 8404
+
+
+def service_proxy(spec: Service, bind: str) -> list[str]:
+    """A service's frontend and the head of its backend: its servers are added by the caller.
+
+    Shared by the local HAProxy and the Compose one, so both balance and fail over alike.
+    """
+    return [
+        f"frontend {spec.name}",
+        f"    bind {bind}:{spec.port}",
+        f"    default_backend {spec.name}",
+        f"backend {spec.name}",
+        "    balance leastconn",
+        "    option httpchk GET /healthz",
+        "    retry-on conn-failure empty-response",
+        "    retries 2",
+    ]
 
 
 def haproxy_config(replicas: dict[str, int], host: str = "127.0.0.1") -> str:
@@ -26,16 +43,7 @@ def haproxy_config(replicas: dict[str, int], host: str = "127.0.0.1") -> str:
         "    stats uri /stats",
     ]
     for spec in SERVICES:
-        lines += [
-            f"frontend {spec.name}",
-            f"    bind {host}:{spec.port}",
-            f"    default_backend {spec.name}",
-            f"backend {spec.name}",
-            "    balance leastconn",
-            "    option httpchk GET /healthz",
-            "    retry-on conn-failure empty-response",
-            "    retries 2",
-        ]
+        lines += service_proxy(spec, host)
         lines += [
             f"    server {spec.name}-{i} {host}:{spec.replica_port(i)} check"
             for i in range(replicas.get(spec.name, spec.default_replicas))

@@ -8,6 +8,7 @@ from vigil.alerts.alertmanager_config import WEBHOOK_PATH, Receivers
 from vigil.demo_marketplace.catalog import SERVICES
 from vigil.demo_marketplace.deploy import shared, vigil_config
 from vigil.demo_marketplace.deploy.compose import HAPROXY_STATS_PORT, SCRAPE_INTERVAL, WEBHOOK_SECRET
+from vigil.demo_marketplace.haproxy import service_proxy
 from vigil.stack.prometheus_config import RABBITMQ_DETAILED_FAMILIES, alertmanager_config
 
 
@@ -102,14 +103,7 @@ def haproxy_config() -> str:
     ]
     for spec in SERVICES:
         lines += [
-            f"frontend {spec.name}",
-            f"    bind :{spec.port}",
-            f"    default_backend {spec.name}",
-            f"backend {spec.name}",
-            "    balance leastconn",
-            "    option httpchk GET /healthz",
-            "    retry-on conn-failure empty-response",
-            "    retries 2",
+            *service_proxy(spec, bind=""),
             # Up to MAX_REPLICAS slots, filled with whatever addresses the name resolves to.
             f"    server-template {spec.name}- {shared.MAX_REPLICAS} {spec.name}:{spec.port} check "
             "resolvers docker init-addr none resolve-prefer ipv4",
