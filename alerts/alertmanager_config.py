@@ -32,7 +32,6 @@ from vigil.alerts.model import PAGE, SERVICE, SEVERITY, TICKET
 from vigil.demo_marketplace.catalog import SERVICES, Service
 
 WEBHOOK_PATH = "/api/v1/alertmanager/webhook"  # where vigil's own receiver listens (vigil.alerts.webhook)
-WEBHOOK_SECRET_FILE = "vigil-webhook.secret"  # its shared secret, in the local stack's alertmanager/ dir
 KIND = "kind"  # label: "slo" on generated SLO alerts, "anomaly" on vigil's detector alerts
 SLO = "slo"  # label: the SLO's name on generated SLO alerts
 DEFAULT = "default"  # the receiver of alerts that match no severity route

@@ -13,7 +13,6 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from fastapi import APIRouter
 from prometheus_client import CollectorRegistry
 
-from vigil.alerts.alertmanager_config import WEBHOOK_SECRET_FILE
 from vigil.alerts.webhook import NotificationStore, read_secret, webhook_router
 from vigil.config import VigilConfig
 from vigil.runtime.alerting import AlertPath, build_alert_path
@@ -73,9 +72,7 @@ def start_scheduler(engine: Engine, interval: float, alerts: AlertPath | None = 
 
 def alert_routers(config: VigilConfig, engine: Engine, alerts: AlertPath | None) -> list[APIRouter]:
     routers = [incidents_router(alerts, engine)] if alerts is not None else []
-    secret_file = config.alerting.webhook_secret_file or (
-        StackSettings().home / "alertmanager" / WEBHOOK_SECRET_FILE
-    )
+    secret_file = config.alerting.webhook_secret_file or StackSettings().webhook_secret_file
     if secret_file.is_file():  # the local stack's Alertmanager notifies vigil with this secret
         routers.append(webhook_router(read_secret(secret_file), NotificationStore()))
     elif config.alerting.webhook_secret_file is not None:

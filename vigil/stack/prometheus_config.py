@@ -13,7 +13,6 @@ from typing import Any
 
 from vigil.alerts.alertmanager_config import (
     WEBHOOK_PATH,
-    WEBHOOK_SECRET_FILE,
     Receivers,
     ReceiverSettings,
     Timing,
@@ -104,6 +103,6 @@ def alertmanager_config(
         settings = settings or StackSettings()
         receivers = ReceiverSettings(
             vigil_url=f"http://{settings.host}:{ServerConfig().port}{WEBHOOK_PATH}",
-            vigil_secret_file=settings.home / "alertmanager" / WEBHOOK_SECRET_FILE,
+            vigil_secret_file=settings.webhook_secret_file,
         )
     return build_config(receivers, timing)

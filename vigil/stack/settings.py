@@ -89,3 +89,8 @@ class StackSettings(BaseSettings):
     @property
     def alertmanager_url(self) -> str:
         return f"http://{self.host}:{self.alertmanager_port}"
+
+    @property
+    def webhook_secret_file(self) -> Path:
+        """The Bearer token the stack's Alertmanager sends to vigil's webhook; `vigil run` reads it too."""
+        return self.home / "alertmanager" / "vigil-webhook.secret"

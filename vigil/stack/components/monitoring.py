@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from vigil.alerts.alertmanager_config import WEBHOOK_SECRET_FILE, render
+from vigil.alerts.alertmanager_config import render
 from vigil.alerts.prometheus_rules import write_rules
 from vigil.stack.component import Component, http_probe
 from vigil.stack.prometheus_config import alertmanager_config, prometheus_config
@@ -60,7 +60,7 @@ class Alertmanager(Component):
     @property
     def webhook_secret_file(self) -> Path:
         """The Bearer token Alertmanager sends to vigil's webhook; `vigil run` reads the same file."""
-        return self.directory / WEBHOOK_SECRET_FILE
+        return self.settings.webhook_secret_file
 
     def prepare(self) -> None:
         (self.directory / "data").mkdir(parents=True, exist_ok=True)
