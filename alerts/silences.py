@@ -128,16 +128,11 @@ def plan_silence(
         raise ValueError("at least one matcher must require a non-empty value, or it would mute every alert")
     if not comment.strip():
         raise ValueError("say why (--comment): the next person on call will read it")
-    begins = parse_start(start, now)
+    begins = parse_moment(start, now)
     length = parse_duration(duration)
     if length <= 0:
         raise ValueError(f"the silence must last a while, not {duration!r}")
     return Silence(parsed, begins, begins + length, author or default_author(), comment.strip())
-
-
-def parse_start(text: str, now: float) -> float:
-    """``now``, ``+2h`` / ``in 2h`` (from now), unix seconds, or ISO 8601 (UTC without an offset)."""
-    return parse_moment(text, now)
 
 
 def default_author() -> str:

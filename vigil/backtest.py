@@ -25,18 +25,12 @@ from vigil.collectors.prometheus_api import (
 )
 from vigil.config import SignalConfig, VigilConfig
 from vigil.detectors.base import AnyDetector
-from vigil.durations import parse_moment
 from vigil.runtime.build import detector_factory
 from vigil.runtime.joins import Composite
 
 
 class BacktestError(Exception):
     """The replay cannot go on: bad PromQL (named by signal) or Prometheus not answering."""
-
-
-def parse_time(text: str, now: float) -> float:
-    """Unix seconds from ``now``, ``-2h`` / ``now-2h``, unix seconds, or ISO 8601 (UTC when no offset)."""
-    return parse_moment(text, now)
 
 
 @dataclass

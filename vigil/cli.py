@@ -167,7 +167,7 @@ def backtest(
     from vigil import backtest as bt
     from vigil.collectors.prometheus_client import PrometheusClient
     from vigil.config import ConfigError, load_config
-    from vigil.durations import parse_duration
+    from vigil.durations import parse_duration, parse_moment
 
     # Errors are escaped: PromQL such as `rate(x[1m])` would otherwise be read as rich markup.
     try:
@@ -177,7 +177,7 @@ def backtest(
         raise typer.Exit(2) from error
     now = time.time()  # once, so `--from -1h --to now` is exactly one hour
     try:
-        begin, until = bt.parse_time(start, now), bt.parse_time(end, now)
+        begin, until = parse_moment(start, now), parse_moment(end, now)
         rules = bt.Rules(parse_duration(hold), parse_duration(merge_gap), parse_duration(grace))
         chosen = bt.select_signals(settings, signals)
         if not begin < until:

@@ -20,7 +20,6 @@ from vigil.backtest import (
     find_episodes,
     load_ground_truth,
     match_faults,
-    parse_time,
     run_backtest,
     score_points,
     select_signals,
@@ -30,6 +29,7 @@ from vigil.collectors.model import SeriesKey
 from vigil.collectors.prometheus_client import PrometheusClient, PromQLError, Series
 from vigil.config import VigilConfig
 from vigil.detectors.base import Band
+from vigil.durations import parse_moment
 
 KEY = SeriesKey("latency", (("service", "gateway"),))
 STEP = 15.0
@@ -63,13 +63,13 @@ def spans(episodes: list[Episode]) -> list[tuple[float, float, float]]:
     ],
 )
 def test_parse_time(text: str, expected: float) -> None:
-    assert parse_time(text, now=T0) == expected
+    assert parse_moment(text, now=T0) == expected
 
 
 @pytest.mark.parametrize("text", ["yesterday", "-2 fortnights", ""])
 def test_parse_time_rejects_nonsense(text: str) -> None:
     with pytest.raises(ValueError, match="not a"):
-        parse_time(text, now=T0)
+        parse_moment(text, now=T0)
 
 
 # --- scoring ------------------------------------------------------------------------------------------
