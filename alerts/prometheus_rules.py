@@ -75,7 +75,8 @@ class Links:
     signal) come from the rule."""
 
     runbook: str = "http://127.0.0.1:3000/d/vigil-runbooks?var-alert={alert}&var-subject={subject}"
-    dashboard: str = "http://127.0.0.1:3000/d/vigil-{service}?var-subject={subject}"
+    # The service's dashboard from `vigil dashboards build` (uid vigil-<service>).
+    dashboard: str = "http://127.0.0.1:3000/d/vigil-{service}"
 
     def annotations(self, alert: str, service: str, subject: str) -> dict[str, str]:
         fields = {"alert": alert, "service": service, "subject": subject}

@@ -26,6 +26,8 @@ class Service:
     uses: tuple[str, ...] = ()  # backing services: postgresql, redis, rabbitmq
     calls: tuple[str, ...] = ()  # other marketplace services it calls over HTTP
     consumes: tuple[str, ...] = ()  # queue names
+    publishes: tuple[str, ...] = ()  # routing keys it publishes to the ``orders`` exchange
+    caches: tuple[str, ...] = ()  # cache-aside caches in Redis (the ``cache`` label of cache_requests_total)
     external: bool = False  # a simulated third party, not one of the marketplace's own services
     default_replicas: int = 1
     routes: tuple[str, ...] = field(default=())  # route templates, as they appear in metric labels
@@ -65,6 +67,7 @@ SERVICES: tuple[Service, ...] = (
         8001,
         "products and search on PostgreSQL with a Redis cache-aside layer",
         uses=("postgresql", "redis"),
+        caches=("product_list", "product", "search"),
         routes=("/products", "/products/{product_id}", "/search"),
         default_replicas=2,
     ),
@@ -82,6 +85,7 @@ SERVICES: tuple[Service, ...] = (
         "checkout: writes the order and publishes order.placed",
         uses=("postgresql", "rabbitmq"),
         calls=("cart",),
+        publishes=("order.placed",),
         routes=("/orders", "/orders/{order_id}"),
     ),
     Service(
@@ -91,6 +95,7 @@ SERVICES: tuple[Service, ...] = (
         uses=("postgresql", "rabbitmq"),
         calls=("payment-gateway",),
         consumes=("payments.order-placed",),
+        publishes=("order.paid",),
     ),
     Service(
         "warehouse",

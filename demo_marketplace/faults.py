@@ -2,8 +2,10 @@
 
 Each fault is acted out for real: flags that services obey (slow or failing payment provider,
 stalled consumer, memory leak), or actions on real infrastructure (PostgreSQL lock contention,
-Redis paused, processes killed). Every injection appends ``{fault, service, start, end, params}``
-to the ground-truth JSONL file when it ends, which is what detection lead time is measured against.
+Redis paused, processes killed). Most faults have a fixed culprit service; ``any_service`` ones
+(a bad release) are aimed at any service of the catalog per injection. Every injection appends
+``{fault, service, start, end, params}`` to the ground-truth JSONL file when it ends, which is
+what detection lead time is measured against.
 """
 
 from __future__ import annotations
@@ -13,13 +15,14 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import psycopg
 import redis
 
+from vigil.demo_marketplace import catalog
 from vigil.demo_marketplace.runner import Marketplace
 
 
@@ -30,6 +33,7 @@ class Fault:
     description: str
     params: dict[str, float] = field(default_factory=dict)
     kind: str = "flag"  # "flag": services act it out; "locks", "redis-pause", "crash": done by the injector
+    any_service: bool = False  # ``service`` is only the default target: an injection may name another
 
 
 FAULTS: dict[str, Fault] = {
@@ -73,6 +77,14 @@ FAULTS: dict[str, Fault] = {
             "recommendations-crash", "recommendations", "every recommendations replica crashes", kind="crash"
         ),
         Fault("memory-leak", "catalog", "catalog leaks memory on every request", {"kb_per_request": 256}),
+        Fault(
+            "bad-release",
+            "catalog",
+            "a bad build of SERVICE fails a share of its work: HTTP requests answer 500, "
+            "consumed messages are dead-lettered",
+            {"error_rate": 0.3},
+            any_service=True,
+        ),
     )
 }
 
@@ -82,6 +94,15 @@ def fault(name: str) -> Fault:
         return FAULTS[name]
     except KeyError:
         raise ValueError(f"unknown fault {name!r}; known: {', '.join(FAULTS)}") from None
+
+
+def targeted(spec: Fault, target: str | None) -> Fault:
+    """``spec`` aimed at service ``target`` (None: its own service); only ``any_service`` faults move."""
+    if target is None:
+        return spec
+    if not spec.any_service:
+        raise ValueError(f"fault {spec.name} always targets {spec.service}; it takes no service")
+    return replace(spec, service=catalog.service(target).name)
 
 
 class Injector:
@@ -97,9 +118,19 @@ class Injector:
         self.market, self.clock = market, clock
         self.stop = stop or threading.Event()
 
-    def inject(self, name: str, duration: float, params: dict[str, float] | None = None) -> dict[str, Any]:
-        """Act out fault ``name`` for ``duration`` seconds (or until ``stop`` is set); returns the record."""
-        spec = fault(name)
+    def inject(
+        self,
+        name: str,
+        duration: float,
+        params: dict[str, float] | None = None,
+        *,
+        service: str | None = None,
+    ) -> dict[str, Any]:
+        """Act out fault ``name`` for ``duration`` seconds (or until ``stop`` is set); returns the record.
+
+        ``service`` aims an ``any_service`` fault at that service instead of its default one.
+        """
+        spec = targeted(fault(name), service)
         merged = {**spec.params, **(params or {})}
         unknown = set(merged) - set(spec.params)
         if unknown:
@@ -178,6 +209,17 @@ class Injector:
                 self.market.start_replica(replica)
 
 
+class ChaosStep(NamedTuple):
+    offset: float  # seconds after the chaos run began
+    fault: str
+    duration: float
+    service: str | None = None  # the target of an ``any_service`` fault; None: the fault's own service
+
+    @property
+    def label(self) -> str:
+        return f"{self.fault} on {self.service}" if self.service else self.fault
+
+
 def chaos_schedule(
     seed: int,
     total: float,
@@ -187,34 +229,39 @@ def chaos_schedule(
     max_duration: float = 180,
     min_gap: float = 60,
     max_gap: float = 240,
-) -> list[tuple[float, str, float]]:
-    """A seeded plan of (offset seconds, fault, duration) filling ``total`` seconds, one fault at a time."""
+) -> list[ChaosStep]:
+    """A seeded plan of faults filling ``total`` seconds, one at a time.
+
+    ``any_service`` faults are aimed at a service of the catalog drawn from the same seed.
+    """
     names = faults or sorted(FAULTS)
     for name in names:
         fault(name)
     rng = random.Random(seed)
-    plan: list[tuple[float, str, float]] = []
+    plan: list[ChaosStep] = []
     at = rng.uniform(min_gap, max_gap)
     while True:
         duration = rng.uniform(min_duration, max_duration)
         if at + duration > total:
             return plan
-        plan.append((round(at, 1), rng.choice(names), round(duration, 1)))
+        name = rng.choice(names)
+        target = rng.choice([s.name for s in catalog.SERVICES]) if FAULTS[name].any_service else None
+        plan.append(ChaosStep(round(at, 1), name, round(duration, 1), target))
         at += duration + rng.uniform(min_gap, max_gap)
 
 
 def run_chaos(
-    injector: Injector, plan: list[tuple[float, str, float]], on_event: Callable[[str], None] = print
+    injector: Injector, plan: list[ChaosStep], on_event: Callable[[str], None] = print
 ) -> list[dict[str, Any]]:
     began = injector.clock()
     records = []
-    for offset, name, duration in plan:
-        injector.wait_until(began + offset)
+    for step in plan:
+        injector.wait_until(began + step.offset)
         if injector.stop.is_set():
             break
-        on_event(f"injecting {name} for {duration:.0f}s")
-        records.append(injector.inject(name, duration))
-        on_event(f"{name} ended")
+        on_event(f"injecting {step.label} for {step.duration:.0f}s")
+        records.append(injector.inject(step.fault, step.duration, service=step.service))
+        on_event(f"{step.label} ended")
     return records
 
 

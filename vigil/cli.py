@@ -10,6 +10,7 @@ from rich.table import Table
 
 from vigil.alerts_cli import app as alerts_app
 from vigil.console import console
+from vigil.dashboards_cli import app as dashboards_app
 from vigil.marketplace_cli import app as marketplace_app
 from vigil.stack import Stack, StackError
 from vigil.stack.install import InstallError
@@ -31,6 +32,7 @@ stack_app = typer.Typer(
 app.add_typer(stack_app, name="stack")
 app.add_typer(marketplace_app, name="marketplace")
 app.add_typer(alerts_app, name="alerts")
+app.add_typer(dashboards_app, name="dashboards")
 
 Components = Annotated[list[str] | None, typer.Argument(help="component names; all when omitted")]
 

@@ -89,7 +89,8 @@ def fault_list() -> None:
 
     table = Table("fault", "service", "what happens", "parameters")
     for f in FAULTS.values():
-        table.add_row(f.name, f.service, f.description, ", ".join(f"{k}={v}" for k, v in f.params.items()))
+        target = f"any (--service; default {f.service})" if f.any_service else f.service
+        table.add_row(f.name, target, f.description, ", ".join(f"{k}={v}" for k, v in f.params.items()))
     console.print(table)
 
 
@@ -111,21 +112,24 @@ def fault_inject(
     name: str,
     duration: Annotated[str, typer.Option("--for", help="how long, e.g. 120s or 5m")] = "120s",
     param: Annotated[list[str] | None, typer.Option(help="override a parameter, KEY=NUMBER")] = None,
+    service: Annotated[
+        str | None, typer.Option(help="the service to target, for faults that can hit any service")
+    ] = None,
 ) -> None:
     """Act out fault NAME for a while, then end it and append it to the ground-truth file."""
-    from vigil.demo_marketplace.faults import Injector, fault
+    from vigil.demo_marketplace.faults import Injector, fault, targeted
     from vigil.durations import parse_duration
 
     try:
-        fault(name)
+        spec = targeted(fault(name), service)
         seconds = parse_duration(duration)
     except ValueError as error:
         raise typer.BadParameter(str(error)) from error
     market = _marketplace()
     injector = Injector(market)
-    console.print(f"injecting {name} for {seconds:.0f}s (Ctrl-C ends it early)")
+    console.print(f"injecting {name} on {spec.service} for {seconds:.0f}s (Ctrl-C ends it early)")
     try:
-        record = injector.inject(name, seconds, _params(param or []))
+        record = injector.inject(name, seconds, _params(param or []), service=service)
     except KeyboardInterrupt:
         injector.stop.set()
         raise
@@ -150,8 +154,8 @@ def chaos(
         )
     except ValueError as error:
         raise typer.BadParameter(str(error)) from error
-    for offset, name, length in plan:
-        console.print(f"  +{offset:>7.0f}s  {name:<24} {length:.0f}s")
+    for step in plan:
+        console.print(f"  +{step.offset:>7.0f}s  {step.label:<40} {step.duration:.0f}s")
     injector = Injector(_marketplace())
     try:
         run_chaos(injector, plan, on_event=console.print)

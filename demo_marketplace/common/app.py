@@ -15,7 +15,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from types import ModuleType
 
-from fastapi import FastAPI, Request, Response
+from fastapi import Depends, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry
 
@@ -23,7 +23,7 @@ from vigil.demo_marketplace.catalog import Service, service
 from vigil.demo_marketplace.common import logs
 from vigil.demo_marketplace.common.broker import Broker
 from vigil.demo_marketplace.common.clients import Cache, Database, ServiceClient
-from vigil.demo_marketplace.common.faults import FaultState
+from vigil.demo_marketplace.common.faults import FaultState, act_out_bad_release
 from vigil.demo_marketplace.common.settings import ServiceSettings
 from vigil.demo_marketplace.common.telemetry import ServiceMetrics, exposition, status_class
 
@@ -52,7 +52,7 @@ class Resources:
         if "redis" in self.spec.uses:
             self.cache = Cache(s.redis_url, s.cache_ttl_seconds, self.metrics, enabled=s.cache_enabled)
         if "rabbitmq" in self.spec.uses:
-            self.broker = Broker(s.amqp_url, self.metrics)
+            self.broker = Broker(s.amqp_url, self.metrics, self.faults)
             await self.broker.open()
 
     async def close(self) -> None:
@@ -90,7 +90,14 @@ def create_app(settings: ServiceSettings, registry: CollectorRegistry | None = N
     app = FastAPI(title=f"marketplace {spec.name}", description=spec.description, lifespan=lifespan)
     app.state.resources = resources
     app.middleware("http")(_telemetry_middleware(resources))
-    app.include_router(module.router)
+
+    async def bad_release() -> None:
+        act_out_bad_release(resources.faults, metrics)
+
+    # A dependency of the service's own routes (not /healthz, /metrics): it runs after routing, so
+    # a request failed by a bad release keeps its route label and takes the middleware's
+    # unhandled-error path (logged, counted as 5xx), and it fails before the handler does any work.
+    app.include_router(module.router, dependencies=[Depends(bad_release)])
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:

@@ -18,6 +18,7 @@ import aio_pika
 from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
 
 from vigil.demo_marketplace.catalog import DEAD_LETTER_EXCHANGE, EXCHANGE, QUEUES
+from vigil.demo_marketplace.common.faults import FaultState, act_out_bad_release
 from vigil.demo_marketplace.common.logs import order_id, request_id
 from vigil.demo_marketplace.common.telemetry import ServiceMetrics
 
@@ -32,8 +33,8 @@ Handler = Callable[[dict[str, Any]], Awaitable[None]]
 
 
 class Broker:
-    def __init__(self, url: str, metrics: ServiceMetrics) -> None:
-        self.url, self.metrics = url, metrics
+    def __init__(self, url: str, metrics: ServiceMetrics, faults: FaultState) -> None:
+        self.url, self.metrics, self.faults = url, metrics, faults
         self.connection: AbstractRobustConnection | None = None
 
     async def open(self) -> None:
@@ -78,6 +79,7 @@ class Broker:
         order_id.set(message.message_id)
         outcome = "ack"
         try:
+            act_out_bad_release(self.faults, m)  # a bad build fails before the handler does any work
             await handler(json.loads(message.body))
             await message.ack()
         except Duplicate:

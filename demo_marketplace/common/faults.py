@@ -8,10 +8,13 @@ injector never leaves the marketplace broken.
 from __future__ import annotations
 
 import json
+import random
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from vigil.demo_marketplace.common.telemetry import ServiceMetrics
 
 
 class FaultState:
@@ -71,3 +74,22 @@ class FaultState:
         return [
             f["name"] for f in self._faults if f["service"] == self.service and f["start"] <= now < f["until"]
         ]
+
+
+class BadReleaseError(RuntimeError):
+    """What the bad build of a service raises while the ``bad-release`` fault acts on it."""
+
+
+_rng = random.Random()
+
+
+def act_out_bad_release(faults: FaultState, metrics: ServiceMetrics, *, rng: random.Random = _rng) -> None:
+    """Raise BadReleaseError for a share (``error_rate``) of the work while bad-release targets us.
+
+    Called before a request's handler or a message's handler, so the failure takes the same path
+    (logs, metrics, 500 or dead letter) as a real bug in that handler would.
+    """
+    bad = faults.active("bad-release")
+    metrics.fault_active.labels(metrics.service, "bad-release").set(1 if bad else 0)
+    if bad and rng.random() < float(bad.get("error_rate", 0.3)):
+        raise BadReleaseError(f"{metrics.service}: the deployed build is broken (fault bad-release)")

@@ -5,9 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from vigil.dashboards.build import BuildOptions
 from vigil.demo_marketplace.catalog import SERVICES, Service
 from vigil.demo_marketplace.deploy import shared, vigil_config
 from vigil.demo_marketplace.deploy.shared import DB_NAME, DB_PASSWORD, DB_USER, IMAGE, LOG_DIR
+
+GRAFANA_DASHBOARDS = BuildOptions().grafana_dashboards_path  # mounted from dashboards/generated
 
 ComposeService = dict[str, Any]
 BUILD = {"context": "../..", "dockerfile": "demo_marketplace/deploy/Dockerfile"}  # relative to this file
@@ -184,6 +187,8 @@ def _monitoring_services() -> dict[str, ComposeService]:
             "environment": {"GF_AUTH_ANONYMOUS_ENABLED": "true", "GF_AUTH_ANONYMOUS_ORG_ROLE": "Viewer"},
             "volumes": [
                 "./compose/grafana-datasources.yml:/etc/grafana/provisioning/datasources/vigil.yml:ro",
+                "./compose/grafana-dashboards.yml:/etc/grafana/provisioning/dashboards/vigil.yml:ro",
+                f"../../dashboards/generated/dashboards:{GRAFANA_DASHBOARDS}:ro",
                 "grafana-data:/var/lib/grafana",
             ],
             "ports": [publish(3000)],

@@ -5,9 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from vigil.alerts.alertmanager_config import WEBHOOK_PATH, Receivers
+from vigil.dashboards.build import dashboard_provider
+from vigil.dashboards.datasources import provisioning
 from vigil.demo_marketplace.catalog import SERVICES
 from vigil.demo_marketplace.deploy import shared, vigil_config
-from vigil.demo_marketplace.deploy.compose import HAPROXY_STATS_PORT, SCRAPE_INTERVAL, WEBHOOK_SECRET
+from vigil.demo_marketplace.deploy.compose import (
+    GRAFANA_DASHBOARDS,
+    HAPROXY_STATS_PORT,
+    SCRAPE_INTERVAL,
+    WEBHOOK_SECRET,
+)
 from vigil.demo_marketplace.haproxy import service_proxy
 from vigil.stack.prometheus_config import RABBITMQ_DETAILED_FAMILIES, alertmanager_config
 
@@ -58,27 +65,10 @@ def prometheus_config() -> dict[str, Any]:
 
 
 def grafana_datasources() -> dict[str, Any]:
-    return {
-        "apiVersion": 1,
-        "datasources": [
-            {
-                "name": "Prometheus",
-                "uid": "prometheus",
-                "type": "prometheus",
-                "access": "proxy",
-                "url": "http://prometheus:9090",
-                "isDefault": True,
-            },
-            {
-                "name": "Marketplace logs",
-                "uid": "marketplace-logs",
-                "type": "elasticsearch",
-                "access": "proxy",
-                "url": "http://elasticsearch:9200",
-                "jsonData": {"index": "logs-marketplace-*", "timeField": "@timestamp"},
-            },
-        ],
-    }
+    """The dashboards' datasources (fixed uids) at the Compose network's addresses."""
+    return provisioning(
+        prometheus_url="http://prometheus:9090", elasticsearch_url="http://elasticsearch:9200"
+    )
 
 
 def haproxy_config() -> str:
@@ -126,6 +116,10 @@ def render_compose_configs() -> dict[str, str]:
             )
         ),
         "compose/grafana-datasources.yml": shared.header(note) + shared.dump_yaml(grafana_datasources()),
+        "compose/grafana-dashboards.yml": shared.header(
+            note, "Dashboards: dashboards/generated (vigil dashboards build)."
+        )
+        + shared.dump_yaml(dashboard_provider(GRAFANA_DASHBOARDS)),
         "compose/haproxy.cfg": shared.header(note) + haproxy_config(),
         "compose/vigil.yaml": shared.header(
             note, "The repository's vigil.yaml with the Compose network's addresses."

@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 import requests
+from elasticsearch import Elasticsearch
 
 from tests.integration.market import Traffic, api, metric_sum
 from vigil.demo_marketplace.faults import Injector, read_ground_truth
@@ -124,3 +125,94 @@ def test_memory_leak_grows_resident_memory(marketplace: Marketplace, traffic: Tr
 
     before, after = during(marketplace, "memory-leak", 12, rss)
     assert after - before > 20 * 2**20
+
+
+def error_logs_since(market: Marketplace, service: str, since: float) -> int:
+    """Error log lines of ``service`` in Elasticsearch since ``since`` (epoch seconds)."""
+    query = {
+        "bool": {
+            "filter": [
+                {"term": {"log.level": "error"}},
+                {"term": {"service.name": service}},
+                {"range": {"@timestamp": {"gte": int(since * 1000), "format": "epoch_millis"}}},
+            ]
+        }
+    }
+    es = Elasticsearch(market.stack.elasticsearch_url)
+    try:
+        return int(es.count(index=f"logs-marketplace-{service}-*", query=query)["count"])
+    finally:
+        es.close()
+
+
+def wait_for(what: str, condition: Callable[[], bool], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.5)
+
+
+def bad_release(market: Marketplace, service: str, seconds: float) -> tuple[Injector, threading.Thread]:
+    injector = Injector(market)
+    worker = threading.Thread(
+        target=injector.inject,
+        args=("bad-release", seconds, {"error_rate": 0.5}),
+        kwargs={"service": service},
+    )
+    worker.start()
+    return injector, worker
+
+
+def test_bad_release_fails_one_http_service_and_logs_its_errors(
+    marketplace: Marketplace, traffic: Traffic
+) -> None:
+    # Product pages call recommendations; the gateway serves them without, so only it fails.
+    def server_errors(service: str) -> float:
+        return metric_sum(
+            marketplace, service, "http_server_request_duration_seconds_count", status_class="5xx"
+        )
+
+    bystanders = ("gateway", "catalog")
+    before = {s: server_errors(s) for s in ("recommendations", *bystanders)}
+    started = time.time()
+    injector, worker = bad_release(marketplace, "recommendations", 10)
+    try:
+        wait_for(
+            "recommendations answers 500 to some requests",
+            lambda: server_errors("recommendations") - before["recommendations"] >= 5,
+            timeout=9,
+        )
+        assert (
+            metric_sum(marketplace, "recommendations", "marketplace_fault_active", fault="bad-release") == 1
+        )
+    finally:
+        injector.stop.set()
+        worker.join()
+    assert {s: server_errors(s) - before[s] for s in bystanders} == dict.fromkeys(bystanders, 0)
+    records = read_ground_truth(marketplace.ground_truth_file)
+    (record,) = [r for r in records if r["fault"] == "bad-release" and r["start"] >= started - 1]
+    assert record["service"] == "recommendations"
+    wait_for(
+        "the error logs reach Elasticsearch",
+        lambda: error_logs_since(marketplace, "recommendations", started) > 0,
+        timeout=30,
+    )
+
+
+def test_bad_release_dead_letters_a_consumers_messages(marketplace: Marketplace, traffic: Traffic) -> None:
+    def dead_letters() -> float:
+        return metric_sum(marketplace, "payments", "messaging_consumed_total", outcome="dead_letter")
+
+    before = dead_letters()
+    started = time.time()
+    injector, worker = bad_release(marketplace, "payments", 15)
+    try:
+        wait_for("payments dead-letters some orders", lambda: dead_letters() - before >= 2, timeout=14)
+    finally:
+        injector.stop.set()
+        worker.join()
+    wait_for(
+        "the dead-letter errors reach Elasticsearch",
+        lambda: error_logs_since(marketplace, "payments", started) > 0,
+        timeout=30,
+    )

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +13,7 @@ from elasticsearch import Elasticsearch
 from fastapi.testclient import TestClient
 
 from tests.integration.netproxy import TcpForwarder
+from tests.integration.vigil_process import running_vigil
 from vigil.collectors.logs import LogCollector
 from vigil.collectors.prometheus_api import PrometheusClient, PrometheusCollector, PromSignal
 from vigil.detectors.rolling_mad import RollingMAD
@@ -34,30 +32,23 @@ def free_port() -> int:
 
 @pytest.fixture
 def vigil_process(stack: Stack, tmp_path: Path) -> Iterator[tuple[int, Path]]:
-    port = free_port()
-    targets = stack.settings.home / "prometheus" / "targets" / "vigil" / f"vigil-test-{port}.json"
-    config = tmp_path / "vigil.yaml"
-    config.write_text(f"""
-interval: 2s
-register_targets: {targets}
-server: {{host: 127.0.0.1, port: {port}}}
-sources:
-  prometheus: {{url: {stack.settings.prometheus_url}, initial_lookback: 2m}}
-  elasticsearch: {{url: {stack.settings.elasticsearch_url}, window: 30s}}
-signals:
-  - {{name: scrape_targets_up, query: 'sum by (job) (up)', step: 5s}}
-  - {{name: scrape_duration_seconds, query: 'max by (job) (scrape_duration_seconds)', step: 5s}}
-""")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "vigil.cli", "run", "--config", str(config)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        env=dict(os.environ),
-    )
-    yield port, targets
-    process.terminate()
-    output, _ = process.communicate(timeout=20)
-    print(output.decode(errors="replace")[-3000:])
+    config = {
+        "interval": "2s",
+        "sources": {
+            "prometheus": {"url": stack.settings.prometheus_url, "initial_lookback": "2m"},
+            "elasticsearch": {"url": stack.settings.elasticsearch_url, "window": "30s"},
+        },
+        "signals": [
+            {"name": "scrape_targets_up", "query": "sum by (job) (up)", "step": "5s"},
+            {
+                "name": "scrape_duration_seconds",
+                "query": "max by (job) (scrape_duration_seconds)",
+                "step": "5s",
+            },
+        ],
+    }
+    with running_vigil(stack, config, tmp_path) as (port, targets):
+        yield port, targets
 
 
 def test_scores_are_served_and_scraped_back_by_prometheus(

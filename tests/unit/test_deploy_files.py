@@ -279,7 +279,7 @@ def test_compose_structure() -> None:
         for volume in svc.get("volumes", []):
             source = volume.split(":")[0]
             if source.startswith("."):
-                assert (DEPLOY / source).is_file(), (name, source)
+                assert (DEPLOY / source).exists(), (name, source)
             else:
                 assert source in compose["volumes"], (name, source)
 

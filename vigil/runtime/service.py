@@ -18,6 +18,7 @@ from vigil.config import VigilConfig
 from vigil.runtime.alerting import AlertPath, build_alert_path
 from vigil.runtime.build import build_collectors, build_composites, detector_factory
 from vigil.runtime.engine import Engine
+from vigil.runtime.incident_metrics import IncidentCollector
 from vigil.runtime.incidents_api import incidents_router
 from vigil.runtime.server import create_app
 from vigil.stack.prometheus_config import write_targets
@@ -97,6 +98,7 @@ def run(config: VigilConfig) -> None:
     if config.alerting.enabled:
         outbox = config.alerting.outbox or StackSettings().home / "vigil" / "outbox.sqlite"
         alerts = build_alert_path(config, outbox, registry=registry)
+        registry.register(IncidentCollector(alerts))
     app = create_app(engine, registry, alert_routers(config, engine, alerts))
     scheduler = start_scheduler(engine, config.interval, alerts)
     if config.register_targets is not None:

@@ -1,0 +1,137 @@
+"""Every panel of every generated dashboard returns live data: a query that returns nothing is a broken panel.
+
+The marketplace runs under real load, vigil runs on it (scraped by Prometheus like a deployment), and a
+bad release is acted out on every service in turn so that each one has real errors in Elasticsearch for
+its "Recent errors" panel. Then each dashboard's variables are resolved and each target of each panel
+(repeated panels once per value) is run the way Grafana would run it, against the real Prometheus and
+Elasticsearch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+import yaml
+from elasticsearch import Elasticsearch
+from typer.testing import CliRunner
+
+from tests.integration.private_alertmanager import free_port
+from tests.integration.vigil_process import running_vigil
+from vigil.cli import app
+from vigil.dashboards.build import dashboards
+from vigil.dashboards.queries import panel_queries, resolve_variables
+from vigil.dashboards.query_runner import has_data, run
+from vigil.demo_marketplace.catalog import SERVICES
+from vigil.demo_marketplace.faults import Injector
+from vigil.demo_marketplace.loadgen import start_load, stop_load
+from vigil.demo_marketplace.runner import Marketplace
+from vigil.stack import Stack
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def fast_vigil_config(workdir: Path) -> dict[str, Any]:
+    """The repository's vigil.yaml at a 2 s pace (detectors warm up in seconds), alerts kept local."""
+    config: dict[str, Any] = yaml.safe_load((REPO / "vigil.yaml").read_text())
+    config["interval"] = "2s"
+    for signal in config["signals"]:
+        if "step" in signal:
+            signal["step"] = "2s"
+    config["sources"]["prometheus"]["initial_lookback"] = "2m"
+    config["alerting"] = {
+        **config.get("alerting", {}),
+        # Incidents open for real, but no other test's Alertmanager sees this vigil's alerts.
+        "alertmanager_urls": [f"http://127.0.0.1:{free_port()}"],
+        "outbox": str(workdir / "outbox.sqlite"),
+    }
+    return config
+
+
+def error_logs_since(es: Elasticsearch, service: str, since: float) -> int:
+    query = {
+        "bool": {
+            "filter": [
+                {"term": {"service.name": service}},
+                {"terms": {"log.level": ["error", "critical"]}},
+                {"range": {"@timestamp": {"gte": int(since * 1000), "format": "epoch_millis"}}},
+            ]
+        }
+    }
+    return int(es.count(index="logs-marketplace-*", query=query)["count"])
+
+
+def act_out_bad_releases(market: Marketplace, es: Elasticsearch, since: float, deadline: float) -> None:
+    """A short bad release on each service until each has logged errors (consumers need messages)."""
+    injector = Injector(market)
+    pending = [s.name for s in SERVICES]
+    while pending and time.monotonic() < deadline:
+        for service in pending:
+            injector.inject("bad-release", 3, {"error_rate": 0.6}, service=service)
+        time.sleep(3)  # shipping and the index refresh
+        pending = [s for s in pending if error_logs_since(es, s, since) == 0]
+    assert not pending, f"no error logs reached Elasticsearch for {pending}: the fault did not act"
+
+
+def test_every_panel_of_every_dashboard_returns_live_data(
+    stack: Stack, marketplace: Marketplace, tmp_path: Path
+) -> None:
+    settings = stack.settings
+    es = Elasticsearch(settings.elasticsearch_url)
+    started = time.time()
+    load = start_load(marketplace.url("gateway"), shape="steady", base_users=8, duration_s=240)
+    with contextlib.ExitStack() as cleanup:
+        cleanup.callback(stop_load, load)
+        cleanup.enter_context(running_vigil(stack, fast_vigil_config(tmp_path), tmp_path))
+        act_out_bad_releases(marketplace, es, started, deadline=time.monotonic() + 90)
+        boards = dashboards()
+        broken: list[str] = []
+        deadline = time.monotonic() + 60
+        while True:  # vigil's bands and Prometheus' 1m recording rules need a little time after warm-up
+            broken = []
+            start, end = datetime.fromtimestamp(started, UTC), datetime.now(UTC)
+            for board in boards:
+                values = resolve_variables(
+                    board, prometheus_url=settings.prometheus_url, start=start, end=end
+                )
+                for query in panel_queries(board, values):
+                    result = run(
+                        query,
+                        start=start,
+                        end=end,
+                        prometheus_url=settings.prometheus_url,
+                        elasticsearch_url=settings.elasticsearch_url,
+                    )
+                    if not has_data(result):
+                        why = result.error or "no data"
+                        where = f"{board['uid']} / {query.panel_title} / {query.ref_id}"
+                        broken.append(f"{where}: {why}\n  {query.text}")
+            if not broken or time.monotonic() > deadline:
+                break
+            time.sleep(5)
+        annotations = [a for board in boards for a in board["annotations"]["list"] if "expr" in a]
+        for annotation in annotations:  # incidents come and go; the query itself must be valid
+            answer = requests.get(
+                f"{settings.prometheus_url}/api/v1/query",
+                params={"query": annotation["expr"]},
+                timeout=10,
+            ).json()
+            assert answer["status"] == "success", (annotation["expr"], answer)
+    assert not broken, f"{len(broken)} broken panel queries:\n" + "\n".join(broken)
+
+    # The reviewer's view of the same queries, without Grafana.
+    preview = CliRunner().invoke(
+        app, ["dashboards", "preview", "vigil-catalog", "--out", str(tmp_path / "p")]
+    )
+    assert preview.exit_code == 0, preview.output
+    png = (tmp_path / "p" / "vigil-catalog.png").read_bytes()
+    assert png.startswith(b"\x89PNG")
+    assert len(png) > 50_000
+    assert "Recent errors" in (tmp_path / "p" / "vigil-catalog.html").read_text()

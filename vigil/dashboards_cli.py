@@ -1,0 +1,166 @@
+"""``vigil dashboards``: build, check, lint, preview and push the Grafana dashboards made from the catalog."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from vigil.console import console
+
+app = typer.Typer(help="Grafana dashboards as code: build, check, lint, preview, push.", no_args_is_help=True)
+
+Out = Annotated[
+    Path,
+    typer.Option("--out", help="directory of the build (default: the repository's dashboards/generated)"),
+]
+
+
+def _default_out() -> Path:
+    from vigil.dashboards.build import COMMITTED
+
+    return COMMITTED
+
+
+@app.command()
+def build(
+    out: Out = Path(),
+    check: Annotated[
+        bool, typer.Option("--check", help="change nothing; exit 1 if OUT differs from the build")
+    ] = False,
+    api_payloads: Annotated[
+        bool,
+        typer.Option("--api-payloads", help="also write api/<uid>.json bodies for POST /api/dashboards/db"),
+    ] = False,
+    prometheus_url: Annotated[str, typer.Option(help="Prometheus URL for the datasource provisioning")] = (
+        "http://127.0.0.1:9090"
+    ),
+    elasticsearch_url: Annotated[
+        str, typer.Option(help="Elasticsearch URL for the datasource provisioning")
+    ] = ("http://127.0.0.1:9200"),
+    grafana_path: Annotated[
+        str, typer.Option(help="where Grafana will read the dashboard files (the provider's path)")
+    ] = "/var/lib/grafana/dashboards/vigil",
+) -> None:
+    """Write every dashboard's JSON and Grafana's provisioning files (deterministic: sorted keys)."""
+    from vigil.dashboards import build as b
+
+    out = out if out != Path() else _default_out()
+    options = b.BuildOptions(prometheus_url, elasticsearch_url, grafana_path, api_payloads)
+    files = b.render(options)
+    if check:
+        problems = b.check(out, files)
+        if problems:
+            for problem in problems:
+                console.print(escape(problem), highlight=False)
+            console.print(
+                f"[red]{len(problems)} file(s) in {out} differ from the build[/]: run "
+                f"`vigil dashboards build --out {out}` and commit the result"
+            )
+            raise typer.Exit(1)
+        console.print(f"{out}: up to date ({len(files)} files)")
+        return
+    b.write(out, files)
+    boards = sum(1 for name in files if name.startswith("dashboards/"))
+    console.print(f"wrote {len(files)} files ({boards} dashboards) to {out}")
+
+
+@app.command()
+def lint(
+    paths: Annotated[
+        list[Path] | None, typer.Argument(help="dashboard JSON files (default: the build)")
+    ] = None,
+) -> None:
+    """Check dashboards against the lint rules (units, descriptions, datasource variable, PromQL, ...)."""
+    from vigil.dashboards.build import dashboards
+    from vigil.dashboards.lint import lint as run_lint
+
+    boards = [_load(path) for path in paths] if paths else dashboards()
+    findings = [finding for board in boards for finding in run_lint(board)]
+    for f in findings:
+        console.print(
+            f"[red]{f.rule}[/] {escape(f.dashboard)} / {escape(f.panel or '-')}: {escape(f.message)}"
+        )
+    if findings:
+        raise typer.Exit(1)
+    console.print(f"{len(boards)} dashboards: no findings")
+
+
+@app.command()
+def preview(
+    uid: Annotated[str, typer.Argument(help="dashboard uid, e.g. vigil-catalog or vigil-overview")],
+    out: Annotated[Path, typer.Option("--out", help="directory for the PNG and HTML")] = Path("preview"),
+    minutes: Annotated[int, typer.Option(help="time range: the last N minutes")] = 30,
+    prometheus_url: Annotated[str, typer.Option()] = "http://127.0.0.1:9090",
+    elasticsearch_url: Annotated[str, typer.Option()] = "http://127.0.0.1:9200",
+) -> None:
+    """Render a dashboard to PNG and HTML from live data, without Grafana."""
+    from vigil.dashboards.build import dashboards
+    from vigil.dashboards.preview import render
+
+    boards = {board["uid"]: board for board in dashboards()}
+    if uid not in boards:
+        console.print(f"[red]unknown dashboard {uid!r}[/]; known: {', '.join(boards)}")
+        raise typer.Exit(2)
+    end = datetime.now(UTC)
+    png, html = render(
+        boards[uid],
+        prometheus_url=prometheus_url,
+        elasticsearch_url=elasticsearch_url,
+        start=end - timedelta(minutes=minutes),
+        end=end,
+        out_dir=out,
+    )
+    console.print(f"wrote {png} and {html}")
+
+
+@app.command()
+def push(
+    grafana_url: Annotated[
+        str, typer.Option("--grafana-url", envvar="VIGIL_GRAFANA_URL", help="e.g. http://grafana:3000")
+    ],
+    token_file: Annotated[Path | None, typer.Option(help="file holding a service account token")] = None,
+    user: Annotated[str | None, typer.Option(help="basic auth user (with --password-file)")] = None,
+    password_file: Annotated[Path | None, typer.Option(help="file holding the basic auth password")] = None,
+    message: Annotated[
+        str, typer.Option(help="version message shown in Grafana's history")
+    ] = "vigil dashboards push",
+) -> None:
+    """Upload every dashboard to a running Grafana (POST /api/dashboards/db into the vigil folder)."""
+    import httpx
+
+    from vigil.dashboards.build import dashboards
+    from vigil.dashboards.grafana_api import GrafanaClient, GrafanaError, credentials
+    from vigil.dashboards.grafana_api import push as push_all
+
+    try:
+        auth = credentials(token_file=token_file, user=user, password_file=password_file)
+    except (ValueError, OSError) as error:
+        console.print(f"[red]{escape(str(error))}[/]")
+        raise typer.Exit(2) from None
+    client = GrafanaClient(grafana_url, auth=auth)
+    try:
+        pushed = push_all(client, dashboards(), message=message)
+    except (GrafanaError, httpx.HTTPError) as error:
+        console.print(f"[red]push to {escape(grafana_url)} failed[/]: {escape(str(error))}")
+        raise typer.Exit(1) from None
+    finally:
+        client.close()
+    table = Table("uid", "title", "version", "url")
+    for item in pushed:
+        table.add_row(item.uid, item.title, str(item.version), f"{grafana_url.rstrip('/')}{item.url}")
+    console.print(table)
+
+
+def _load(path: Path) -> dict[str, Any]:
+    try:
+        board: dict[str, Any] = json.loads(path.read_text())
+    except (OSError, ValueError) as error:
+        console.print(f"[red]{path}: not a dashboard JSON file[/] ({escape(str(error))})")
+        raise typer.Exit(2) from None
+    return board
