@@ -158,10 +158,9 @@ def stat(
     description: str,
     unit: str,
     targets: list[Target],
-    thresholds: list[tuple[str, float | None]] = (("green", None),),  # type: ignore[assignment]
+    thresholds: tuple[tuple[str, float | None], ...] = (("green", None),),
     width: int = 4,
     height: int = 4,
-    links: list[dict[str, Any]] | None = None,
 ) -> Sized:
     panel = g.Stat(
         title=title,
@@ -173,20 +172,9 @@ def stat(
         reduceCalc="lastNotNull",
         graphMode="area",
         colorMode="background",
+        # grafanalib writes these into fieldConfig.defaults.thresholds, where Grafana 10 reads them.
         thresholds=[{"color": color, "value": value} for color, value in thresholds],
-        links=links or [],
         maxDataPoints=None,
-        # Grafana 10 reads thresholds from fieldConfig; grafanalib's Stat puts them in an old place.
-        extraJson={
-            "fieldConfig": {
-                "defaults": {
-                    "thresholds": {
-                        "mode": "absolute",
-                        "steps": [{"color": color, "value": value} for color, value in thresholds],
-                    }
-                }
-            }
-        },
     )
     return Sized(panel, width, height)
 
