@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import re
 
+from vigil.alerts.prometheus_rules import repr_label as quote  # a PromQL string literal
+
 RATE = "$__rate_interval"
-
-
-def quote(value: str) -> str:
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def selector(metric: str, *matchers: str, **labels: str) -> str:

@@ -18,6 +18,7 @@ from typing import Any
 import requests
 
 from vigil.dashboards.datasources import ELASTICSEARCH, PROMETHEUS
+from vigil.dashboards.promql import quote  # a Lucene phrase escapes what a PromQL string does: \ and "
 
 # Grafana's variable syntaxes: $var, [[var]] (deprecated) and ${var} / ${var:format}.
 VARIABLE = re.compile(r"\$(\w+)|\[\[(\w+?)(?::(\w+))?\]\]|\$\{(\w+)(?::([^}]+))?\}")
@@ -61,10 +62,6 @@ def _promql_regex_escape(value: str) -> str:
     return PROMQL_REGEX_SPECIALS.sub(lambda m: "\\\\" + m.group(0), value.replace("\\", "\\\\\\\\"))
 
 
-def _lucene_quote(value: str) -> str:
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
 def _format(values: list[str], fmt: str | None, dialect: str) -> str:
     """One variable's values as Grafana formats them for ``dialect`` or an explicit ``${var:fmt}``."""
     if fmt == "raw":
@@ -77,7 +74,7 @@ def _format(values: list[str], fmt: str | None, dialect: str) -> str:
     if fmt == "csv":
         return ",".join(values)
     if fmt == "lucene" or (fmt is None and dialect == "lucene"):
-        return values[0] if len(values) == 1 else "(" + " OR ".join(_lucene_quote(v) for v in values) + ")"
+        return values[0] if len(values) == 1 else "(" + " OR ".join(quote(v) for v in values) + ")"
     if len(values) == 1:
         return values[0]
     return "(" + "|".join(_promql_regex_escape(v) for v in values) + ")"
