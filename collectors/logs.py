@@ -28,13 +28,13 @@ _SOURCE_FIELDS = ["service.name", "log.level", "message", "error.message"]
 _KEEP_ALIVE = "1m"
 
 
-def _field(source: Mapping[str, Any], dotted: str) -> Any:
+def ecs_field(source: Mapping[str, Any], dotted: str) -> Any:
     """A field of ``_source`` whether the shipper wrote it flat (``"log.level": ..``) or nested."""
     if dotted in source:
         return source[dotted]
     head, _, rest = dotted.partition(".")
     inner = source.get(head)
-    return _field(inner, rest) if rest and isinstance(inner, Mapping) else None
+    return ecs_field(inner, rest) if rest and isinstance(inner, Mapping) else None
 
 
 class _WindowCounts:
@@ -119,9 +119,9 @@ class LogCollector:
     def _read_window(self, start: float, end: float) -> _WindowCounts:
         counts = _WindowCounts()
         for source in self._documents(start, end):
-            service = str(_field(source, "service.name") or "unknown")
-            level = str(_field(source, "log.level") or "").lower()
-            message = _field(source, "message") or _field(source, "error.message") or ""
+            service = str(ecs_field(source, "service.name") or "unknown")
+            level = str(ecs_field(source, "log.level") or "").lower()
+            message = ecs_field(source, "message") or ecs_field(source, "error.message") or ""
             counts.lines[service] += 1
             if level in self.error_levels:
                 counts.errors[service] += 1

@@ -15,8 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import requests
-
+from vigil.collectors.prometheus_client import PrometheusClient, PrometheusError
 from vigil.dashboards.datasources import ELASTICSEARCH, PROMETHEUS
 from vigil.dashboards.promql import quote  # a Lucene phrase escapes what a PromQL string does: \ and "
 
@@ -112,17 +111,6 @@ def substitute(
 # --- variables ----------------------------------------------------------------------------------------------
 
 
-def _prometheus_get(prometheus_url: str, path: str, params: dict[str, Any], timeout: float) -> Any:
-    try:
-        response = requests.get(f"{prometheus_url.rstrip('/')}{path}", params=params, timeout=timeout)
-        body = response.json()
-    except (requests.RequestException, ValueError) as exc:
-        raise VariableError(f"Prometheus {path}: {exc}") from exc
-    if body.get("status") != "success":
-        raise VariableError(f"Prometheus {path}: {body.get('error', response.text[:200])}")
-    return body["data"]
-
-
 def filter_options(options: list[str], regex: str) -> list[str]:
     """Grafana's variable regex: ``/pattern/flags`` or a bare pattern; a capture group picks the value."""
     flags = 0
@@ -141,15 +129,17 @@ def filter_options(options: list[str], regex: str) -> list[str]:
 
 
 def _label_values(query: str, *, prometheus_url: str, start: float, end: float, timeout: float) -> list[str]:
+    """Values of the label on the series the selector matches in the range, as Grafana's label_values()."""
     parsed = LABEL_VALUES.match(query)
     if not parsed:
         raise VariableError(f"only label_values(...) queries are supported, got {query!r}")
-    selector, label = parsed.group(1), parsed.group(2)
-    params: dict[str, Any] = {"start": start, "end": end}
-    if selector:
-        params["match[]"] = selector.strip()
-    data = _prometheus_get(prometheus_url, f"/api/v1/label/{label}/values", params, timeout)
-    return [str(value) for value in data]
+    selector, label = (parsed.group(1) or f'{{{parsed.group(2)}!=""}}').strip(), parsed.group(2)
+    try:
+        with PrometheusClient(prometheus_url, timeout=timeout) as client:
+            found = client.series([selector], start, end)
+    except PrometheusError as exc:
+        raise VariableError(f"variable query {query!r}: {exc}") from exc
+    return [labels[label] for labels in found if label in labels]
 
 
 def resolve_variables(

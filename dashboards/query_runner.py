@@ -16,9 +16,12 @@ from functools import lru_cache
 from typing import Any
 
 import numpy as np
-import requests
 from elasticsearch import ApiError, Elasticsearch, TransportError
 
+from vigil.alerts.prometheus_rules import duration as prometheus_duration
+from vigil.collectors.logs import ecs_field
+from vigil.collectors.prometheus_client import PrometheusClient, PrometheusError
+from vigil.collectors.prometheus_client import Series as PromSeries
 from vigil.dashboards.datasources import LOG_INDEX, TIME_FIELD
 from vigil.dashboards.queries import PanelQuery, epoch_seconds, substitute
 
@@ -91,12 +94,8 @@ def grafana_interval(*, start: float, end: float, max_data_points: int, min_inte
 
 
 def duration(seconds: float) -> str:
-    """A Prometheus duration such as ``15s``, ``2m`` or ``1h`` (whole units when they fit)."""
-    whole = max(round(seconds), 1)
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if whole % size == 0:
-            return f"{whole // size}{unit}"
-    return f"{whole}s"
+    """A Prometheus duration such as ``15s``, ``2m`` or ``1h``, rounded to whole seconds (at least 1)."""
+    return prometheus_duration(max(round(seconds), 1))
 
 
 def legend_name(legend: str, labels: Mapping[str, str], fallback: str) -> str:
@@ -141,52 +140,37 @@ def run(
         rate_interval=duration(max(step + scrape_interval, 4 * scrape_interval)),
         range_=duration(finish - begin),
     )
-    if query.instant:
-        form: dict[str, Any] = {"query": text, "time": finish}
-        path = "/api/v1/query"
-    else:  # Grafana aligns the range to the step so that refreshes hit the same points
-        form = {
-            "query": text,
-            "start": math.floor(begin / step) * step,
-            "end": math.ceil(finish / step) * step,
-        }
-        form["step"] = step
-        path = "/api/v1/query_range"
+    grid = None
     try:
-        response = requests.post(f"{prometheus_url.rstrip('/')}{path}", data=form, timeout=timeout)
-        body = response.json()
-    except (requests.RequestException, ValueError) as exc:
-        return QueryResult(query, error=f"Prometheus: {exc}")
-    if body.get("status") != "success":
-        return QueryResult(query, error=f"Prometheus {body.get('errorType', '')}: {body.get('error', '')}")
-    grid = None if query.instant else np.arange(form["start"], form["end"] + step / 2, step)
-    return QueryResult(query, series=list(_prometheus_series(body["data"], query, text, grid)))
+        with PrometheusClient(prometheus_url, timeout=timeout) as client:
+            if query.instant:
+                found = client.query(text, finish)
+            else:  # Grafana aligns the range to the step so that refreshes hit the same points
+                grid = np.arange(
+                    math.floor(begin / step) * step, math.ceil(finish / step) * step + step / 2, step
+                )
+                found = client.query_range(text, float(grid[0]), float(grid[-1]), step)
+    except PrometheusError as exc:
+        return QueryResult(query, error=str(exc))
+    return QueryResult(query, series=[_prometheus_series(item, query, text, grid) for item in found])
 
 
-def _prometheus_series(
-    data: Mapping[str, Any], query: PanelQuery, text: str, grid: np.ndarray | None
-) -> Iterator[Series]:
-    """The result's series; range results are spread over the whole step grid, NaN where a point is missing.
+def _prometheus_series(item: PromSeries, query: PanelQuery, text: str, grid: np.ndarray | None) -> Series:
+    """A range result spread over the whole step grid, NaN where a point is missing.
 
     Grafana does the same (nulls at missing steps), which is why a series that stops shows a gap.
     """
-    kind, result = data["resultType"], data["result"]
-    if kind == "scalar":
-        result = [{"metric": {}, "value": result}]
-    elif kind not in ("vector", "matrix"):
-        return
-    for item in result:
-        points = item["values"] if kind == "matrix" else [item["value"]]
-        labels = {str(k): str(v) for k, v in item["metric"].items()}
-        times = np.array([float(t) for t, _ in points])
-        values = np.array([float(v) for _, v in points])  # float() reads "NaN" and "+Inf" too
-        if grid is not None and kind == "matrix" and len(grid) > 1:
-            filled = np.full(len(grid), np.nan)
-            filled[
-                np.clip(np.rint((times - grid[0]) / (grid[1] - grid[0])).astype(int), 0, len(grid) - 1)
-            ] = values
-            times, values = grid, filled
-        yield Series(name=legend_name(query.legend, labels, text), labels=labels, times=times, values=values)
+    times = np.array([t for t, _ in item.values])
+    values = np.array([v for _, v in item.values])
+    if grid is not None and len(grid) > 1 and len(times):
+        filled = np.full(len(grid), np.nan)
+        filled[np.clip(np.rint((times - grid[0]) / (grid[1] - grid[0])).astype(int), 0, len(grid) - 1)] = (
+            values
+        )
+        times, values = grid, filled
+    return Series(
+        name=legend_name(query.legend, item.metric, text), labels=item.metric, times=times, values=values
+    )
 
 
 @lru_cache(maxsize=4)
@@ -327,21 +311,11 @@ def _es_series(
         )
 
 
-def _field(source: Mapping[str, Any], dotted: str) -> Any:
-    """An ECS field whether the shipper wrote it flat (``"log.level"``) or nested (``{"log": {"level"}}``)."""
-    if dotted in source:
-        return source[dotted]
-    value: Any = source
-    for part in dotted.split("."):
-        value = value.get(part) if isinstance(value, Mapping) else None
-    return value
-
-
 def _log_line(source: Mapping[str, Any], time_field: str) -> LogLine:
-    stamp = datetime.fromisoformat(str(_field(source, time_field)).replace("Z", "+00:00"))
+    stamp = datetime.fromisoformat(str(ecs_field(source, time_field)).replace("Z", "+00:00"))
     return LogLine(
         timestamp=stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC),
-        level=str(_field(source, "log.level") or ""),
-        message=str(_field(source, "message") or ""),
-        service=str(_field(source, "service.name") or ""),
+        level=str(ecs_field(source, "log.level") or ""),
+        message=str(ecs_field(source, "message") or ""),
+        service=str(ecs_field(source, "service.name") or ""),
     )
