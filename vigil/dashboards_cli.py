@@ -16,20 +16,14 @@ from vigil.console import console
 app = typer.Typer(help="Grafana dashboards as code: build, check, lint, preview, push.", no_args_is_help=True)
 
 Out = Annotated[
-    Path,
+    Path | None,
     typer.Option("--out", help="directory of the build (default: the repository's dashboards/generated)"),
 ]
 
 
-def _default_out() -> Path:
-    from vigil.dashboards.build import COMMITTED
-
-    return COMMITTED
-
-
 @app.command()
 def build(
-    out: Out = Path(),
+    out: Out = None,
     check: Annotated[
         bool, typer.Option("--check", help="change nothing; exit 1 if OUT differs from the build")
     ] = False,
@@ -50,7 +44,7 @@ def build(
     """Write every dashboard's JSON and Grafana's provisioning files (deterministic: sorted keys)."""
     from vigil.dashboards import build as b
 
-    out = out if out != Path() else _default_out()
+    out = out or b.COMMITTED
     options = b.BuildOptions(prometheus_url, elasticsearch_url, grafana_path, api_payloads)
     files = b.render(options)
     if check:
