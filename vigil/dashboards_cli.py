@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
@@ -60,8 +61,12 @@ def build(
         console.print(f"{out}: up to date ({len(files)} files)")
         return
     b.write(out, files)
-    boards = sum(1 for name in files if name.startswith("dashboards/"))
-    console.print(f"wrote {len(files)} files ({boards} dashboards) to {out}")
+    boards = [json.loads(text) for name, text in files.items() if name.startswith("dashboards/")]
+    panels = Counter(panel["type"] for board in boards for panel in board["panels"] if panel["type"] != "row")
+    kinds = ", ".join(f"{count} {kind}" for kind, count in panels.most_common())
+    console.print(
+        f"wrote {len(files)} files ({len(boards)} dashboards, {panels.total()} panels: {kinds}) to {out}"
+    )
 
 
 @app.command()

@@ -95,7 +95,7 @@ def test_every_panel_of_every_dashboard_returns_live_data(
         broken: list[str] = []
         deadline = time.monotonic() + 60
         while True:  # vigil's bands and Prometheus' 1m recording rules need a little time after warm-up
-            broken = []
+            broken, checked = [], 0
             start, end = datetime.fromtimestamp(started, UTC), datetime.now(UTC)
             for board in boards:
                 values = resolve_variables(
@@ -109,10 +109,12 @@ def test_every_panel_of_every_dashboard_returns_live_data(
                         prometheus_url=settings.prometheus_url,
                         elasticsearch_url=settings.elasticsearch_url,
                     )
+                    checked += 1
                     if not has_data(result):
                         why = result.error or "no data"
                         where = f"{board['uid']} / {query.panel_title} / {query.ref_id}"
                         broken.append(f"{where}: {why}\n  {query.text}")
+            print(f"{checked} panel queries run, {checked - len(broken)} returned data")
             if not broken or time.monotonic() > deadline:
                 break
             time.sleep(5)
