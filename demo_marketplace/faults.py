@@ -183,9 +183,14 @@ class Injector:
             while not self.stop.is_set() and self.clock() < until:
                 progress = (self.clock() - start) / max(until - start, 1e-9)
                 hold = params["max_hold_ms"] / 1000 * min(1.0, 0.1 + progress * 1.5)
-                with conn.transaction():
-                    conn.execute("LOCK TABLE products, stock IN ACCESS EXCLUSIVE MODE")
-                    self.stop.wait(hold)
+                try:
+                    with conn.transaction():
+                        conn.execute("LOCK TABLE products, stock IN ACCESS EXCLUSIVE MODE")
+                        self.stop.wait(hold)
+                except psycopg.errors.DeadlockDetected:
+                    # A writer held stock and wanted products while we held products: PostgreSQL broke the
+                    # cycle by cancelling us. The contention goes on next round; the fault must not end.
+                    pass
                 self.stop.wait(params["gap_ms"] / 1000)
 
     def _redis_pause(self, spec: Fault, params: dict[str, float], start: float, until: float) -> None:
