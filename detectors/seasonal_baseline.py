@@ -19,8 +19,11 @@ class SeasonalBaseline:
     buckets of ``bucket`` seconds, and with ``weekly`` each day of the week has its own. Each
     bucket keeps a robust location and spread: exponentially weighted (``alpha``) M-estimates of
     the median and mean absolute deviation in which a point pulls at most ``clip`` sigmas, so
-    they barely react to outliers. Until a bucket has ``min_bucket_points`` points the
-    profile of all buckets together stands in for it.
+    they barely react to outliers. Until a bucket has ``min_bucket_points`` points from at least
+    ``min_bucket_periods`` different days (weeks, with ``weekly``) the profile of all buckets
+    together stands in for it: a time of day seen on one day only is no pattern yet, and a fresh
+    bucket's location would carry the level of the moment it was learned in (counted twice with
+    the level below, it put the expected value far off on a new detector's first bucket change).
 
     On top of the profile, ``expected = bucket location + level``, where ``level`` is the median
     of the last ``level_window`` residuals (value minus bucket location). A level shift lasting
@@ -59,6 +62,7 @@ class SeasonalBaseline:
         min_rel: float = 0.0,
         level_window: int = 120,
         min_bucket_points: int = 3,
+        min_bucket_periods: int = 2,
         warmup: int = 10,
         clip: float = 3.0,
     ) -> None:
@@ -75,12 +79,15 @@ class SeasonalBaseline:
         self.min_rel = min_rel
         self.level_window = level_window
         self.min_bucket_points = min_bucket_points
+        self.min_bucket_periods = min_bucket_periods
         self.warmup = warmup
         self.clip = clip
         # Learned state; index -1 of the profile lists is all buckets together.
         self.center_: list[float] = []
         self.spread_: list[float] = []
         self.count_: list[int] = []
+        self.periods_: list[int] = []  # different periods (days or weeks) each bucket was learned in
+        self.last_period_: list[int] = []
         self.residuals_: deque[float] = deque(maxlen=level_window)
         self.level_ = 0.0
         self.n_ = 0
@@ -97,7 +104,7 @@ class SeasonalBaseline:
         if self.n_ < max(self.warmup, 1):  # no profile before the first point, even with warmup=0
             return None
         index = self.bucket_of(t)
-        if self.count_[index] < self.min_bucket_points:
+        if self.count_[index] < self.min_bucket_points or self.periods_[index] < self.min_bucket_periods:
             index = -1
         sigma = MEAN_ABS_TO_SIGMA * self.spread_[index]
         return index, self.center_[index], sigma
@@ -124,6 +131,7 @@ class SeasonalBaseline:
         if not self.count_:
             size = self.n_buckets + 1
             self.center_, self.spread_, self.count_ = [0.0] * size, [0.0] * size, [0] * size
+            self.periods_, self.last_period_ = [0] * size, [-1] * size
         anomalous = self.score_one(x, t) > 1.0
         profile = self._profile(t)
         if profile is not None:
@@ -131,7 +139,12 @@ class SeasonalBaseline:
             self.level_ = _median(self.residuals_)
         self.n_ += 1
         if not anomalous:
-            for i in (self.bucket_of(t), -1):
+            index = self.bucket_of(t)
+            cycle = period_of(t, self.period, self.weekly, self.offset)
+            if self.last_period_[index] != cycle:
+                self.periods_[index] += 1
+                self.last_period_[index] = cycle
+            for i in (index, -1):
                 self._update(i, x)
 
     def _update(self, i: int, x: float) -> None:
@@ -168,6 +181,11 @@ def bucket_of(t: float, period: float, bucket: float, weekly: bool, offset: floa
     if weekly:
         index += int(local // period) % 7 * math.ceil(period / bucket)
     return index
+
+
+def period_of(t: float, period: float, weekly: bool, offset: float) -> int:
+    """Which day (week, with ``weekly``) ``t`` falls in: buckets count the different ones they saw."""
+    return int((t + offset) // (period * (7 if weekly else 1)))
 
 
 def _median(values: deque[float]) -> float:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from vigil.detectors.rings import Rings
-from vigil.detectors.seasonal_baseline import MEAN_ABS_TO_SIGMA, Direction, bucket_of, n_buckets
+from vigil.detectors.seasonal_baseline import MEAN_ABS_TO_SIGMA, Direction, bucket_of, n_buckets, period_of
 
 
 class SeasonalBaselineBatch:
@@ -42,6 +42,7 @@ class SeasonalBaselineBatch:
         min_rel: float = 0.0,
         level_window: int = 120,
         min_bucket_points: int = 3,
+        min_bucket_periods: int = 2,
         warmup: int = 10,
         clip: float = 3.0,
     ) -> None:
@@ -59,6 +60,7 @@ class SeasonalBaselineBatch:
         self.min_rel = min_rel
         self.level_window = level_window
         self.min_bucket_points = min_bucket_points
+        self.min_bucket_periods = min_bucket_periods
         self.warmup = warmup
         self.clip = clip
         # Column -1 of the profile arrays is all buckets together, as in the scalar detector.
@@ -66,6 +68,8 @@ class SeasonalBaselineBatch:
         self.center_ = np.zeros((n, columns))
         self.spread_ = np.zeros((n, columns))
         self.count_ = np.zeros((n, columns), dtype=np.int32)
+        self.periods_ = np.zeros((n, columns), dtype=np.int32)
+        self.last_period_ = np.full((n, columns), -1, dtype=np.int64)
         self.residuals_ = Rings(n, level_window)
         self.level_ = np.zeros(n)
         self.n_ = np.zeros(n, dtype=np.int64)
@@ -73,7 +77,9 @@ class SeasonalBaselineBatch:
     def _profile(self, rows: np.ndarray, t: float) -> tuple[np.ndarray, np.ndarray]:
         """Location and sigma of ``t``'s bucket for ``rows`` (all buckets where it has too few points)."""
         index = bucket_of(t, self.period, self.bucket, self.weekly, self.offset)
-        own = self.count_[rows, index] >= self.min_bucket_points
+        own = (self.count_[rows, index] >= self.min_bucket_points) & (
+            self.periods_[rows, index] >= self.min_bucket_periods
+        )
         center = np.where(own, self.center_[rows, index], self.center_[rows, -1])
         spread = np.where(own, self.spread_[rows, index], self.spread_[rows, -1])
         return center, MEAN_ABS_TO_SIGMA * spread
@@ -120,7 +126,12 @@ class SeasonalBaselineBatch:
             self.level_[ready] = self.residuals_.medians(ready)
         self.n_[rows] += 1
         normal = rows[~anomalous]
-        for column in (bucket_of(t, self.period, self.bucket, self.weekly, self.offset), -1):
+        index = bucket_of(t, self.period, self.bucket, self.weekly, self.offset)
+        cycle = period_of(t, self.period, self.weekly, self.offset)
+        new = normal[self.last_period_[normal, index] != cycle]
+        self.periods_[new, index] += 1
+        self.last_period_[new, index] = cycle
+        for column in (index, -1):
             self._update(normal, column, x[normal])
 
     def _update(self, rows: np.ndarray, column: int, x: np.ndarray) -> None:
