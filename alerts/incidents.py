@@ -26,8 +26,10 @@ Dependencies = Mapping[str, Collection[str]]  # caller -> the services it calls
 
 
 def catalog_dependencies() -> dict[str, frozenset[str]]:
-    """Who calls whom in the demo marketplace (synchronous HTTP calls: where failures travel upstream)."""
-    return {service.name: frozenset(service.calls) for service in SERVICES}
+    """Whom each service of the demo marketplace depends on synchronously: the services it calls over HTTP
+    and those whose tables it uses (a lock on the catalog's products slows recommendations' queries too).
+    Failures travel up these edges."""
+    return {service.name: frozenset(service.calls + service.shares_tables_of) for service in SERVICES}
 
 
 def subject(alert: Alert) -> str:
@@ -137,7 +139,7 @@ class IncidentTracker:
             incident.last_fired_at = max(incident.last_fired_at, alert.starts_at)
             self._incident_of[alert.fingerprint] = incident.id
             touched.add(incident.id)
-        for incident_id in touched:
+        for incident_id in touched & self._open.keys():  # merged-away incidents are gone
             incident = self._open[incident_id]
             incident.suspects = tuple(rank_suspects(incident.alerts.values(), self.dependencies))
         closed = [i for i in self._open.values() if not i.firing(now)]
@@ -164,12 +166,24 @@ class IncidentTracker:
             and any(self._related(name, other) for other in incident.services)
         ]
         if related:
-            return max(related, key=lambda i: i.last_fired_at)
+            return self._merge(related)
         incident = Incident(
             incident_id(alert, alert.starts_at), opened_at=alert.starts_at, last_fired_at=alert.starts_at
         )
         self._open[incident.id] = incident
         return incident
+
+    def _merge(self, incidents: list[Incident]) -> Incident:
+        """One incident of several that an alert links (a catalog alert joins recommendations' and
+        warehouse's, both of which use its tables): the oldest takes in the others' alerts."""
+        keep, *others = sorted(incidents, key=lambda i: (i.opened_at, i.id))
+        for other in others:
+            for key, alert in other.alerts.items():
+                keep.alerts[key] = alert
+                self._incident_of[key] = keep.id
+            keep.last_fired_at = max(keep.last_fired_at, other.last_fired_at)
+            del self._open[other.id]
+        return keep
 
     def _related(self, a: str, b: str) -> bool:
         return a == b or b in self.dependencies.get(a, ()) or a in self.dependencies.get(b, ())

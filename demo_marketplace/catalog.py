@@ -25,6 +25,8 @@ class Service:
     description: str
     uses: tuple[str, ...] = ()  # backing services: postgresql, redis, rabbitmq
     calls: tuple[str, ...] = ()  # other marketplace services it calls over HTTP
+    # Services whose PostgreSQL tables it reads or writes itself: their locks and slow queries reach it.
+    shares_tables_of: tuple[str, ...] = ()
     consumes: tuple[str, ...] = ()  # queue names
     publishes: tuple[str, ...] = ()  # routing keys it publishes to the ``orders`` exchange
     caches: tuple[str, ...] = ()  # cache-aside caches in Redis (the ``cache`` label of cache_requests_total)
@@ -94,6 +96,7 @@ SERVICES: tuple[Service, ...] = (
         "charges orders through the external payment gateway, publishes order.paid",
         uses=("postgresql", "rabbitmq"),
         calls=("payment-gateway",),
+        shares_tables_of=("orders",),  # marks orders paid
         consumes=("payments.order-placed",),
         publishes=("order.paid",),
     ),
@@ -102,6 +105,7 @@ SERVICES: tuple[Service, ...] = (
         8005,
         "reserves stock for paid orders and fulfils them",
         uses=("postgresql", "rabbitmq"),
+        shares_tables_of=("catalog", "orders"),  # takes stock, marks orders fulfilled
         consumes=("warehouse.order-paid",),
     ),
     Service(
@@ -109,6 +113,7 @@ SERVICES: tuple[Service, ...] = (
         8006,
         "products bought together",
         uses=("postgresql",),
+        shares_tables_of=("catalog",),  # joins the products table
         routes=("/recommendations/{product_id}",),
     ),
     Service(

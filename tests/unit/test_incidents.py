@@ -36,14 +36,28 @@ def catalog_outage(start: float = 1000.0) -> list[Alert]:
 
 def test_twenty_alerts_of_one_outage_make_one_incident_and_another_service_its_own() -> None:
     tracker = IncidentTracker(grouping_window=120)
-    warehouse = alert("warehouse", "queue_depth_messages", 1100.0, queue="warehouse.order-paid")
-    incidents = tracker.update([*catalog_outage(), warehouse], now=1200.0)
+    provider = alert("payment-gateway", "http_p99_latency_seconds", 1100.0, route="/v1/charges")
+    incidents = tracker.update([*catalog_outage(), provider], now=1200.0)
     assert len(incidents) == 2
-    outage, backlog = sorted(incidents, key=lambda i: len(i.alerts), reverse=True)
+    outage, elsewhere = sorted(incidents, key=lambda i: len(i.alerts), reverse=True)
     assert len(outage.alerts) == 20
     assert set(outage.services) == {"catalog", "gateway", "cart", "orders"}
-    assert list(backlog.alerts.values()) == [warehouse]
-    assert outage.id != backlog.id
+    assert list(elsewhere.alerts.values()) == [provider]
+    assert outage.id != elsewhere.id
+
+
+def test_services_using_the_catalogs_tables_suffer_with_it_and_point_at_it() -> None:
+    """Locks on products and stock slow recommendations' and warehouse's own queries: one incident, and the
+    catalog (whose tables they are) is the likely cause, although recommendations' latency fired first."""
+    tracker = IncidentTracker(grouping_window=120)
+    alerts = [
+        alert("recommendations", "http_p99_latency_seconds", 1000.0, route="/recommendations/{product_id}"),
+        alert("warehouse", "db_p99_seconds", 1005.0),
+        alert("catalog", "db_p99_seconds", 1010.0),
+    ]
+    (incident,) = tracker.update(alerts, now=1020.0)
+    assert incident.likely_cause == "catalog"
+    assert set(incident.services) == {"catalog", "recommendations", "warehouse"}
 
 
 def test_the_storm_stays_one_incident_when_it_arrives_over_several_evaluations() -> None:
