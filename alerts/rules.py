@@ -115,6 +115,7 @@ class AlertRule:
     severity: str = TICKET
     severities: Mapping[str, str] = field(default_factory=dict)  # signal -> severity
     signals: frozenset[str] | None = None  # the signals this rule watches; None: all
+    context_signals: frozenset[str] = frozenset()  # scored and shown, never alerted on by themselves
     descriptions: Mapping[str, str] = field(default_factory=dict)  # signal -> what it measures
     links: Links = field(default_factory=Links)
     owner: Callable[[Mapping[str, str]], str | None] = queue_owner
@@ -130,6 +131,8 @@ class AlertRule:
         return self.threshold if self.resolve_below is None else self.resolve_below
 
     def watches(self, key: SeriesKey) -> bool:
+        if key.signal in self.context_signals:
+            return False
         return self.signals is None or key.signal in self.signals
 
     def labels(self, key: SeriesKey) -> dict[str, str]:

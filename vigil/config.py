@@ -253,6 +253,11 @@ class AlertingConfig(Strict):
         None, description="serve Alertmanager's webhook receiver, checking this shared secret"
     )
     maintenance: list[MaintenanceConfig] = Field(default_factory=list)
+    context_signals: list[str] = Field(
+        default_factory=lambda: ["log_lines"],
+        description="scored, exported and shown, but never alerted on by themselves: what moves with the "
+        "traffic rather than with trouble (the log volume grows 5x in a 5x sale)",
+    )
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 

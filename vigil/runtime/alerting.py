@@ -55,6 +55,7 @@ def build_alert_path(
         keep_firing_for=alerting.keep_firing_for,
         resolve_below=alerting.resolve_below,
         severities={s.name: s.severity for s in config.signals},
+        context_signals=frozenset(alerting.context_signals),
         descriptions={s.name: s.description for s in config.signals if s.description},
         links=Links(base_url, alerting.dashboard_url, alerting.runbook_url),
     )
