@@ -61,8 +61,9 @@ FAULTS: dict[str, Fault] = {
         Fault(
             "warehouse-stall",
             "warehouse",
-            "the warehouse consumer slows to seconds per message (backlog grows)",
-            {"seconds_per_message": 2.0},
+            "the warehouse consumer slows to seconds per message (backlog grows); with ``ramp`` > 0 it "
+            "gets there gradually, over that share of the fault's duration",
+            {"seconds_per_message": 2.0, "ramp": 0.0},
         ),
         Fault(
             "warehouse-crash", "warehouse", "every warehouse consumer crashes and stays down", kind="crash"
@@ -81,8 +82,9 @@ FAULTS: dict[str, Fault] = {
             "bad-release",
             "catalog",
             "a bad build of SERVICE fails a share of its work: HTTP requests answer 500, "
-            "consumed messages are dead-lettered",
-            {"error_rate": 0.3},
+            "consumed messages are dead-lettered; with ``ramp`` > 0 it rolls out over that share of the "
+            "fault's duration",
+            {"error_rate": 0.3, "ramp": 0.0},
             any_service=True,
         ),
     )

@@ -91,5 +91,10 @@ def act_out_bad_release(faults: FaultState, metrics: ServiceMetrics, *, rng: ran
     """
     bad = faults.active("bad-release")
     metrics.fault_active.labels(metrics.service, "bad-release").set(1 if bad else 0)
-    if bad and rng.random() < float(bad.get("error_rate", 0.3)):
+    if not bad:
+        return
+    # A rollout: with ``ramp`` > 0 the bad build reaches full share over that part of the fault's duration.
+    ramp = float(bad.get("ramp", 0.0))
+    share = min(1.0, bad["progress"] / ramp) if ramp > 0 else 1.0
+    if rng.random() < float(bad.get("error_rate", 0.3)) * share:
         raise BadReleaseError(f"{metrics.service}: the deployed build is broken (fault bad-release)")

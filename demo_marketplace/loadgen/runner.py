@@ -10,12 +10,14 @@ import contextlib
 import csv
 import importlib.util
 import ipaddress
+import json
 import os
 import signal
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -98,10 +100,14 @@ def start_load(
     seed: int = 42,
     csv_prefix: Path | None = None,
     processes: int = 1,
+    shape_params: Mapping[str, float] | None = None,
 ) -> LoadProcess:
     """Start locust headless in the background; collect it with :func:`stop_load` or :func:`wait_load`."""
     check_loopback(host)
-    make_shape(shape, base_users=base_users, duration_s=duration_s, time_scale=time_scale)  # validates
+    # validates
+    make_shape(
+        shape, base_users=base_users, duration_s=duration_s, time_scale=time_scale, params=shape_params
+    )
     if processes < 1:
         raise ValueError(f"processes must be at least 1, got {processes}")
     if importlib.util.find_spec("locust") is None:
@@ -124,6 +130,7 @@ def start_load(
         "VIGIL_LOAD_DURATION": str(duration_s),
         "VIGIL_LOAD_TIME_SCALE": str(time_scale),
         "VIGIL_LOAD_SEED": str(seed),
+        "VIGIL_LOAD_PARAMS": json.dumps(dict(shape_params or {})),
     }
     with log_file.open("wb") as log:
         # cwd: locust reads locust.conf / pyproject.toml from its working directory; keep it isolated.
@@ -171,6 +178,7 @@ def run_load(
     seed: int = 42,
     csv_prefix: Path | None = None,
     processes: int = 1,
+    shape_params: Mapping[str, float] | None = None,
 ) -> LoadResult:
     """Run a load shape against ``host`` to its end (at most ``duration_s`` plus a margin)."""
     process = start_load(
@@ -182,6 +190,7 @@ def run_load(
         seed=seed,
         csv_prefix=csv_prefix,
         processes=processes,
+        shape_params=shape_params,
     )
     return wait_load(process)
 

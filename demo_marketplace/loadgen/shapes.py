@@ -11,11 +11,12 @@ importing this module never monkey-patches the caller with gevent.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any, ClassVar
 
 MINUTE = 60.0
@@ -144,12 +145,33 @@ class BlackFriday(Shape):
 SHAPES: dict[str, type[Shape]] = {cls.name: cls for cls in (Steady, Diurnal, BlackFriday)}
 
 
+def shape_parameters(name: str) -> list[str]:
+    """The profile's own parameters (phase lengths, peak, ...) that ``make_shape`` accepts as ``params``."""
+    common = {f.name for f in fields(Shape)}
+    return [f.name for f in fields(SHAPES[name]) if f.name not in common]
+
+
 def make_shape(
-    name: str, *, base_users: int, duration_s: float | None = None, time_scale: float = 1.0
+    name: str,
+    *,
+    base_users: int,
+    duration_s: float | None = None,
+    time_scale: float = 1.0,
+    params: Mapping[str, float] | None = None,
 ) -> Shape:
+    """Shape ``name``; ``params`` overrides its own parameters, e.g. ``{"ramp_s": 60}`` for black_friday."""
     if name not in SHAPES:
         raise ValueError(f"unknown load shape {name!r}; known: {', '.join(SHAPES)}")
-    return SHAPES[name](base_users=base_users, duration_s=duration_s, time_scale=time_scale)
+    params = dict(params or {})
+    if unknown := sorted(set(params) - set(shape_parameters(name))):
+        raise ValueError(
+            f"load shape {name} takes {', '.join(shape_parameters(name)) or 'no parameters'}; "
+            f"got {', '.join(unknown)}"
+        )
+    for key, value in params.items():
+        if not (isinstance(value, int | float) and value >= 0):
+            raise ValueError(f"load shape parameter {key} must be a number >= 0, got {value!r}")
+    return SHAPES[name](base_users=base_users, duration_s=duration_s, time_scale=time_scale, **params)
 
 
 def _number(env: Mapping[str, str], key: str, default: str, kind: type[float] | type[int]) -> Any:
@@ -161,14 +183,23 @@ def _number(env: Mapping[str, str], key: str, default: str, kind: type[float] | 
 
 
 def shape_from_env(env: Mapping[str, str] | None = None) -> Shape:
-    """The shape configured by ``VIGIL_LOAD_SHAPE``, ``_BASE_USERS``, ``_DURATION``, ``_TIME_SCALE``."""
+    """The shape configured by ``VIGIL_LOAD_SHAPE``, ``_BASE_USERS``, ``_DURATION``, ``_TIME_SCALE`` and
+    ``_PARAMS`` (a JSON object of the shape's own parameters)."""
     env = os.environ if env is None else env
     duration = env.get("VIGIL_LOAD_DURATION", "").strip()
+    raw_params = env.get("VIGIL_LOAD_PARAMS", "").strip() or "{}"
+    try:
+        params = json.loads(raw_params)
+    except ValueError:
+        raise ValueError(f"VIGIL_LOAD_PARAMS must be a JSON object, got {raw_params!r}") from None
+    if not isinstance(params, dict):
+        raise ValueError(f"VIGIL_LOAD_PARAMS must be a JSON object, got {raw_params!r}")
     return make_shape(
         env.get("VIGIL_LOAD_SHAPE", "").strip() or "steady",
         base_users=_number(env, "VIGIL_LOAD_BASE_USERS", "10", int),
         duration_s=_number(env, "VIGIL_LOAD_DURATION", duration, float) if duration else None,
         time_scale=_number(env, "VIGIL_LOAD_TIME_SCALE", "1", float),
+        params=params,
     )
 
 

@@ -22,7 +22,9 @@ async def handle_order_paid(resources: Resources, order: dict[str, Any]) -> None
     stall = resources.faults.active("warehouse-stall")
     m.fault_active.labels(m.service, "warehouse-stall").set(1 if stall else 0)
     if stall:  # a slow downstream system (label printer, WMS) holding each message
-        await asyncio.sleep(float(stall.get("seconds_per_message", 2.0)))
+        ramp = float(stall.get("ramp", 0.0))
+        strength = min(1.0, stall["progress"] / ramp) if ramp > 0 else 1.0
+        await asyncio.sleep(float(stall.get("seconds_per_message", 2.0)) * strength)
     async with resources.db.connection("fulfil_order") as conn, conn.transaction():
         cursor = await conn.execute(
             "UPDATE orders SET status = 'fulfilled', fulfilled_at = now() "

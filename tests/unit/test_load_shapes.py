@@ -27,6 +27,7 @@ from vigil.demo_marketplace.loadgen.shapes import (
     Steady,
     make_shape,
     shape_from_env,
+    shape_parameters,
     wait_bounds,
 )
 
@@ -133,11 +134,30 @@ def test_shape_from_env() -> None:
         ({"VIGIL_LOAD_BASE_USERS": "0"}, "base_users"),
         ({"VIGIL_LOAD_TIME_SCALE": "0"}, "time_scale"),
         ({"VIGIL_LOAD_DURATION": "-1"}, "duration_s"),
+        ({"VIGIL_LOAD_PARAMS": "[1]"}, "VIGIL_LOAD_PARAMS must be a JSON object"),
+        ({"VIGIL_LOAD_PARAMS": "{ramp"}, "VIGIL_LOAD_PARAMS must be a JSON object"),
+        (
+            {"VIGIL_LOAD_SHAPE": "steady", "VIGIL_LOAD_PARAMS": '{"peak": 5}'},
+            "steady takes length_s; got peak",
+        ),
+        ({"VIGIL_LOAD_SHAPE": "black_friday", "VIGIL_LOAD_PARAMS": '{"ramp_s": -1}'}, "ramp_s must be"),
     ],
 )
 def test_shape_from_env_rejects_bad_values(env: dict[str, str], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         shape_from_env(env)
+
+
+def test_a_shapes_own_parameters_set_its_phases() -> None:
+    env = {
+        "VIGIL_LOAD_SHAPE": "black_friday",
+        "VIGIL_LOAD_BASE_USERS": "20",
+        "VIGIL_LOAD_PARAMS": '{"baseline_s": 100, "ramp_s": 20, "hold_s": 150, "decay_s": 10, "tail_s": 0}',
+    }
+    shape = shape_from_env(env)
+    assert shape.stop_after_s == 280
+    assert [shape.users_at(t) for t in (50, 110, 200, 275)] == [20, 60, 100, 60]
+    assert shape_parameters("black_friday") == ["peak", "baseline_s", "ramp_s", "hold_s", "decay_s", "tail_s"]
 
 
 def test_wait_time_is_compressed() -> None:

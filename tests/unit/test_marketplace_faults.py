@@ -50,7 +50,7 @@ def acting(market: Marketplace) -> Iterator[Injector]:
 def test_bad_release_can_target_any_service_and_defaults_to_its_own() -> None:
     bad = FAULTS["bad-release"]
     assert bad.any_service
-    assert bad.params == {"error_rate": 0.3}
+    assert bad.params == {"error_rate": 0.3, "ramp": 0.0}  # all at once unless it rolls out
     assert not any(f.any_service for f in FAULTS.values() if f.name != "bad-release")
 
 
@@ -59,7 +59,7 @@ def test_the_ground_truth_names_the_service_actually_targeted(market: Marketplac
     injector.stop.set()  # ends at once: only the record matters here
     record = injector.inject("bad-release", 30, service="payments")
     assert record["service"] == "payments"
-    assert record["params"] == {"error_rate": 0.3}
+    assert record["params"] == {"error_rate": 0.3, "ramp": 0.0}
     assert read_ground_truth(market.ground_truth_file) == [record]
     assert injector.inject("bad-release", 30)["service"] == "catalog"
 
@@ -100,6 +100,16 @@ def test_the_targeted_service_fails_its_work_and_shows_the_fault(
     assert (fault_active(orders), fault_active(catalog)) == (1, 0)
 
 
+def failures_in(attempts: int, faults: FaultState, metrics: ServiceMetrics, rng: random.Random) -> int:
+    failures = 0
+    for _ in range(attempts):
+        try:
+            act_out_bad_release(faults, metrics, rng=rng)
+        except BadReleaseError:
+            failures += 1
+    return failures
+
+
 def test_a_bad_release_fails_the_configured_share_of_the_work(tmp_path: Path) -> None:
     flag = {"name": "bad-release", "service": "orders", "start": 0, "until": time.time() + 60}
     path = tmp_path / "faults.json"
@@ -109,13 +119,18 @@ def test_a_bad_release_fails_the_configured_share_of_the_work(tmp_path: Path) ->
         ServiceMetrics("orders", CollectorRegistry()),
         random.Random(7),
     )
-    failures = 0
-    for _ in range(2000):
-        try:
-            act_out_bad_release(faults, metrics, rng=rng)
-        except BadReleaseError:
-            failures += 1
-    assert 400 < failures < 600
+    assert 400 < failures_in(2000, faults, metrics, rng) < 600
+
+
+def test_a_rolling_bad_release_fails_a_growing_share(tmp_path: Path) -> None:
+    """ramp 0.5: the bad build's share grows to its error_rate over the first half of the fault."""
+    now = 1000.0
+    flag = {"name": "bad-release", "service": "orders", "start": 900.0, "until": 1300.0}
+    path = tmp_path / "faults.json"
+    path.write_text(json.dumps({"faults": [{**flag, "params": {"error_rate": 0.4, "ramp": 0.5}}]}))
+    faults = FaultState(path, "orders", clock=lambda: now)  # 25% through: half rolled out, 20% fail
+    metrics, rng = ServiceMetrics("orders", CollectorRegistry()), random.Random(3)
+    assert 330 < failures_in(2000, faults, metrics, rng) < 470
 
 
 def test_failed_requests_answer_500_with_their_route_and_health_stays_up(
