@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -96,21 +97,53 @@ def stack_install(components: Components = None) -> None:
 
 
 @app.command()
-def demo() -> None:
-    """Run the end-to-end demo (for now: bring the stack up and show it; the marketplace scenario follows)."""
-    stack = _stack(None)
+def demo(
+    scenario: Annotated[
+        str, typer.Option(help="latency | backlog | payment-latency | errors | surge (no fault)")
+    ] = "latency",
+    seed: Annotated[int, typer.Option(help="seed of the load generator's users")] = 42,
+    out: Annotated[
+        Path | None, typer.Option(help="report folder; default reports/demo-<scenario>-<time>")
+    ] = None,
+    config: Annotated[Path, typer.Option("--config", "-c", help="vigil.yaml to run (at demo pace)")] = Path(
+        "vigil.yaml"
+    ),
+    users: Annotated[int, typer.Option(help="users before the surge (5x at the peak)")] = 20,
+    port: Annotated[
+        int, typer.Option(help="vigil's port (the stack's Alertmanager calls back to it)")
+    ] = 9400,
+    live: Annotated[bool, typer.Option(help="redraw a live status panel (else one line per event)")] = True,
+) -> None:
+    """The whole story: a Black Friday surge, a fault at its peak, and vigil catching it before customers do.
+
+    Brings up the stack and the marketplace (reusing what runs), starts vigil, plays the load and the
+    scenario's fault, shows a live timeline, then a summary and a report (Markdown + PNG) in --out.
+    Ctrl-C stops the load, the fault and vigil, and whatever the demo itself started.
+    """
+    from vigil.demo.report import summary, write_report
+    from vigil.demo.run import DemoError, DemoOptions, run_demo
+    from vigil.demo.scenarios import scenario as find_scenario
+
     try:
-        stack.up()
-    except (StackError, InstallError) as error:
-        console.print(f"[red]demo: the stack did not come up:[/] {error}")
-        raise typer.Exit(1) from error
-    healthy = _print_status(stack)
-    console.print(
-        "The stack is up. The marketplace, load, fault injection and vigil's detection join this demo "
-        "as they land; stop everything with `vigil stack down`."
+        chosen = find_scenario(scenario)
+    except ValueError as error:
+        console.print(f"[red]{error}[/]")
+        raise typer.Exit(2) from error
+    folder = out or Path("reports") / f"demo-{chosen.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    options = DemoOptions(
+        chosen, folder, config=config, seed=seed, base_users=users, vigil_port=port, live=live
     )
-    if not healthy:
-        raise typer.Exit(1)
+    try:
+        recording, outcome = run_demo(options, console)
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted: load, fault and vigil stopped[/]")
+        raise typer.Exit(130) from None
+    except (DemoError, StackError, InstallError) as error:
+        console.print(f"[red]demo: {error}[/]")
+        raise typer.Exit(1) from error
+    console.print(summary(outcome))
+    report = write_report(recording, outcome, folder)
+    console.print(f"report: {report}")
 
 
 @app.command()

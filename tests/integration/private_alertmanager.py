@@ -21,7 +21,7 @@ import httpx
 import uvicorn
 from fastapi import FastAPI
 
-from vigil.alerts.alertmanager_config import Timing
+from vigil.alerts.alertmanager_config import WEBHOOK_PATH, ReceiverSettings, Timing, build_config, render
 from vigil.alerts.model import Alert
 from vigil.alerts.webhook import NOTIFICATIONS_PATH, WebhookPayload
 
@@ -132,3 +132,16 @@ def running_alertmanager(home: Path, config: str) -> Iterator[Alertmanager]:
         process.terminate()
         process.wait(timeout=10)
         log.close()
+
+
+@contextmanager
+def alertmanager_calling(app: FastAPI, tmp_path: Path) -> Iterator[tuple[Vigil, Alertmanager]]:
+    """``app`` served (it must include vigil's webhook router on ``SECRET``), and a private Alertmanager
+    whose receivers call its webhook. The app comes first: Alertmanager must know the webhook's URL."""
+    with serve(app) as vigil:
+        secret = tmp_path / "secret"
+        secret.write_text(SECRET)
+        receivers = ReceiverSettings(vigil_url=vigil.url + WEBHOOK_PATH, vigil_secret_file=secret)
+        (tmp_path / "am").mkdir()
+        with running_alertmanager(tmp_path / "am", render(build_config(receivers, TIMING))) as am:
+            yield vigil, am

@@ -13,16 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.integration.private_alertmanager import (
-    SECRET,
-    TIMING,
-    Alertmanager,
-    Vigil,
-    running_alertmanager,
-    serve,
-    wait_for,
-)
-from vigil.alerts.alertmanager_config import WEBHOOK_PATH, ReceiverSettings, build_config, render
+from tests.integration.private_alertmanager import SECRET, Alertmanager, Vigil, alertmanager_calling, wait_for
 from vigil.alerts.webhook import NotificationStore, webhook_router
 from vigil.collectors.model import Collection, Point, SeriesKey
 from vigil.config import VigilConfig
@@ -90,17 +81,12 @@ def vigil_and_alertmanager(tmp_path: Path) -> Iterator[tuple[Vigil, Alertmanager
     routers = [webhook_router(SECRET, NotificationStore())]
     # The app is served first (Alertmanager must know the webhook's URL); the incidents are wired in after.
     app = create_app(Engine([], lambda _key: None), routers=routers)
-    with serve(app) as vigil:
-        secret = tmp_path / "secret"
-        secret.write_text(SECRET)
-        receivers = ReceiverSettings(vigil_url=vigil.url + WEBHOOK_PATH, vigil_secret_file=secret)
-        (tmp_path / "am").mkdir()
-        with running_alertmanager(tmp_path / "am", render(build_config(receivers, TIMING))) as am:
-            settings = config(am.url, tmp_path / "outbox.sqlite")
-            engine = Engine([feed], detector_factory(settings))
-            alerts = build_alert_path(settings, tmp_path / "outbox.sqlite")
-            app.include_router(incidents_router(alerts, engine))
-            yield vigil, am, engine, alerts, feed
+    with alertmanager_calling(app, tmp_path) as (vigil, am):
+        settings = config(am.url, tmp_path / "outbox.sqlite")
+        engine = Engine([feed], detector_factory(settings))
+        alerts = build_alert_path(settings, tmp_path / "outbox.sqlite")
+        app.include_router(incidents_router(alerts, engine))
+        yield vigil, am, engine, alerts, feed
 
 
 def round_(engine: Engine, alerts: AlertPath, feed: Feed, latency: float) -> None:

@@ -1,0 +1,1 @@
+"""``vigil demo``: the marketplace story end to end, and the lead-time measurements behind it."""
