@@ -20,7 +20,8 @@ def test_a_rule_fires_once_its_condition_held_for_its_for_duration() -> None:
     times = [100.0 + 5 * i for i in range(30)]
     assert first_firing(times, start=0, for_s=0) == 100.0
     assert first_firing(times, start=0, for_s=60) == 160.0
-    assert first_firing(times, start=130, for_s=0) == 130.0  # it held before: fires at the first look after
+    assert first_firing(times, start=130, for_s=0) is None  # it already held: not caused by what began at 130
+    assert first_firing([*times, 300.0, 305.0], start=130, for_s=5) == 305.0  # a new streak after it
     assert first_firing(times, start=0, for_s=1000) is None
     assert first_firing([], start=0, for_s=0) is None
 

@@ -79,15 +79,17 @@ def parse_for(text: str) -> float:
 
 
 def first_firing(times: Sequence[float], start: float, for_s: float, step: float = STEP) -> float | None:
-    """When a rule first fires: the first time its condition held (``times``, sorted, one per evaluation
-    at which it held) without a gap for ``for_s`` seconds, at or after ``start``. None: it never fired."""
+    """When a rule first fires for something that began at ``start``: the first time its condition
+    (``times``, sorted, one per evaluation at which it held) has held without a gap for ``for_s``
+    seconds, counting only streaks that began at or after ``start``; one already holding then (a
+    burn-rate ticket still firing for an earlier incident) was not caused by what began. None: never."""
     held_since: float | None = None
     previous: float | None = None
     for t in times:
         if previous is None or t - previous > step * 1.5:  # a missed evaluation ends the streak
             held_since = t
         previous = t
-        if held_since is not None and t - held_since >= for_s and t >= start:
+        if held_since is not None and held_since >= start and t - held_since >= for_s:
             return t
     return None
 

@@ -146,7 +146,7 @@ def _act(
     with PrometheusClient(settings.prometheus_url) as prometheus:
         settle(prometheus, lambda line: console.print(line))
     with contextlib.ExitStack() as cleanup:
-        console.print(f"starting vigil (log: {workdir / 'vigil.log'})...")
+        console.print(f"starting vigil (log: {workdir / 'vigil' / 'vigil.log'})...")
         vigil_url = cleanup.enter_context(
             running_vigil(config, workdir / "vigil", port=options.vigil_port, targets=targets)
         )
@@ -168,6 +168,7 @@ def _act(
             slos,
             started=recording.started,
         )
+        cleanup.callback(watcher.prometheus.close)
         cleanup.enter_context(_fault_thread(scenario, market, recording))
         schedule = _schedule(scenario, recording.started)
         title = f"vigil demo: {scenario.name}"
