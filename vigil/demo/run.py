@@ -25,13 +25,14 @@ from vigil.collectors.prometheus_client import PrometheusClient
 from vigil.demo import timeline
 from vigil.demo.outcome import Outcome, assess
 from vigil.demo.scenarios import Scenario
-from vigil.demo.vigil_process import demo_config, port_in_use, running_vigil
-from vigil.demo.watch import Event, Snapshot, Watcher
+from vigil.demo.vigil_process import demo_config, running_vigil
+from vigil.demo.watch import Event, Snapshot, Watcher, highest
 from vigil.demo_marketplace.faults import Injector
 from vigil.demo_marketplace.loadgen.runner import start_load, stop_load
 from vigil.demo_marketplace.loadgen.shapes import make_shape
 from vigil.demo_marketplace.runner import Marketplace
 from vigil.stack import Stack
+from vigil.stack.component import port_open
 
 POLL_S = 2.0
 QUEUED = 'max(max_over_time(rabbitmq_detailed_queue_messages{queue!~".*[.]dead"}[1m]))'
@@ -87,7 +88,7 @@ def run_demo(options: DemoOptions, console: Console) -> tuple[Recording, Outcome
     if not options.config.exists():
         raise DemoError(f"{options.config} not found: run from the repository or pass --config")
     base = yaml.safe_load(options.config.read_text())
-    if port_in_use(options.vigil_port):
+    if port_open("127.0.0.1", options.vigil_port):
         raise DemoError(
             f"127.0.0.1:{options.vigil_port} is in use (a `vigil run` already?): stop it, or pass --port"
         )
@@ -215,8 +216,7 @@ def settle(prometheus: PrometheusClient, say: Callable[[str], None], timeout: fl
 
 
 def _queued(prometheus: PrometheusClient) -> float:
-    result = prometheus.query(QUEUED, time.time())
-    return max((v for s in result for _, v in s.values), default=0.0)
+    return highest(prometheus, QUEUED, time.time()) or 0.0
 
 
 def _add(recording: Recording, event: Event, console: Console, live: bool) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -102,8 +101,3 @@ def _wait_healthy(process: subprocess.Popen[bytes], url: str, log: Path, timeout
                 return
         time.sleep(0.5)
     raise VigilStartError(f"vigil did not answer on {url}/healthz within {timeout:.0f} s (log: {log})")
-
-
-def port_in_use(port: int) -> bool:
-    with socket.socket() as probe:
-        return probe.connect_ex(("127.0.0.1", port)) == 0

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 import requests
 
+from vigil.alerts.alertmanager import parse_time
 from vigil.alerts.model import ANOMALY, KIND
 from vigil.alerts.prometheus_rules import SLO
 from vigil.collectors.prometheus_client import PrometheusClient, PrometheusError
@@ -90,11 +90,9 @@ class Watcher:
 
     def _value(self, promql: str, now: float) -> float | None:
         try:
-            result = self.prometheus.query(promql, now)
+            return highest(self.prometheus, promql, now)
         except PrometheusError:
             return None
-        values = [v for s in result for _, v in s.values if math.isfinite(v)]
-        return max(values) if values else None
 
     def _load_and_slos(self, snapshot: Snapshot, events: list[Event], now: float) -> None:
         snapshot.rps = self._value(GATEWAY_RATE, now)
@@ -132,7 +130,7 @@ class Watcher:
             if (
                 fingerprint in self.alerts
                 or not item.get("startsAt")
-                or _unix(item["startsAt"]) < self.started
+                or parse_time(item["startsAt"]) < self.started
             ):
                 continue
             seen = self.alerts[fingerprint] = SeenAlert(now, dict(item.get("labels", {})), item["startsAt"])
@@ -170,5 +168,7 @@ def format_seconds(value: float) -> str:
     return f"{value * 1000:.0f} ms" if value < 1 else f"{value:.1f} s"
 
 
-def _unix(rfc3339: str) -> float:
-    return datetime.fromisoformat(rfc3339.replace("Z", "+00:00")).timestamp()
+def highest(prometheus: PrometheusClient, promql: str, at: float) -> float | None:
+    """The largest finite value ``promql`` has at ``at`` over all its series; None without any."""
+    values = [v for s in prometheus.query(promql, at) for _, v in s.values if math.isfinite(v)]
+    return max(values) if values else None
