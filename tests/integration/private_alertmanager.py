@@ -43,7 +43,8 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_for(what: str, check: Callable[[], Any], timeout: float = 20.0) -> Any:
+def wait_for(what: str, check: Callable[[], Any], timeout: float = 60.0) -> Any:
+    """Poll ``check`` until it returns something truthy; the bound is generous for a busy machine."""
     deadline = time.monotonic() + timeout
     while True:
         result = check()

@@ -106,7 +106,7 @@ def test_an_anomaly_becomes_one_grouped_notification_then_one_resolution(
         feed.push(start + 15 * i, 0.05)
     engine.tick()
 
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 90  # for, group_wait: seconds; the rest is room for a busy machine
     while not vigil.about("catalog"):
         assert time.monotonic() < deadline, "no notification reached the webhook"
         round_(engine, alerts, feed, latency=0.9)  # both routes: p99 from 50 ms to 900 ms
@@ -150,7 +150,7 @@ def test_an_anomaly_becomes_one_grouped_notification_then_one_resolution(
         round_(engine, alerts, feed, latency=0.05)
         return any(n.status == "resolved" for n in vigil.about("catalog"))
 
-    wait_for("the resolution at the webhook", resolved, timeout=30)
+    wait_for("the resolution at the webhook", resolved, timeout=90)
     time.sleep(3)  # a group interval more: nothing else arrives
     statuses = [n.status for n in vigil.about("catalog")]
     assert statuses == ["firing", "resolved"]

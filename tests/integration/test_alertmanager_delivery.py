@@ -63,7 +63,7 @@ class PrivateAlertmanager:
         ]
         with (self.home / "alertmanager.log").open("ab") as log:
             self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + 60  # ready in a second; room for a busy machine
         while time.monotonic() < deadline:
             assert self.process.poll() is None, (self.home / "alertmanager.log").read_text()[-2000:]
             try:

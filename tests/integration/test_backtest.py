@@ -1,21 +1,28 @@
-"""`vigil backtest` against the real Prometheus of the local stack, over the last ~20 minutes."""
+"""`vigil backtest` against a real Prometheus holding 35 minutes of history written by this module.
+
+The history is backfilled (``promtool tsdb create-blocks-from openmetrics``) into a private Prometheus,
+so the replayed range is fully covered on a machine whose stack started a minute ago, and no other
+test's traffic can change what is replayed.
+"""
 
 from __future__ import annotations
 
 import json
+import random
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.integration.private_prometheus import History, every, prometheus_with_history
 from vigil.backtest import Backtest, BacktestError, Rules, run_backtest, select_signals
 from vigil.collectors.model import SeriesKey, labels_of
 from vigil.collectors.prometheus_api import align_down, align_up
 from vigil.collectors.prometheus_client import PrometheusClient
 from vigil.config import VigilConfig, load_config
-from vigil.stack import Stack
 
 pytestmark = pytest.mark.integration
 
@@ -34,17 +41,42 @@ signals:
 """
 
 
+# Three hours ago, on a minute: far enough back that it is history, not a scrape arriving now.
+T0 = (time.time() - 3 * 3600) // 60 * 60
+JOBS = {"prometheus": "127.0.0.1:9090", "node": "127.0.0.1:9100"}
+FIRST, LAST = T0 - 600 + 3, T0 + 1500 + 3  # scraped 3 s after the step grid, like a real scrape phase
+BATCH_SCRAPES = every(FIRST, T0 + 300, 15)  # a job that stops being scraped 5 minutes into the window
+
+
+def history() -> list[History]:
+    """Scrapes every 15 s from T0-10m to T0+25m: two jobs always up, one that stops, and a scrape time
+    with a 2-minute spike."""
+    rng = random.Random(7)
+    scrapes = every(FIRST, LAST, 15)
+    series = [History("up", {"job": job, "instance": where}, scrapes) for job, where in JOBS.items()]
+    series.append(History("up", {"job": "batch", "instance": "127.0.0.1:9999"}, BATCH_SCRAPES))
+    for job, where in JOBS.items():
+        seconds = [(t, 2.0 if T0 + 600 <= t < T0 + 720 else 0.01 + rng.random() / 1000) for t, _ in scrapes]
+        series.append(History("scrape_duration_seconds", {"job": job, "instance": where}, seconds))
+    return series
+
+
+@pytest.fixture(scope="module")
+def prometheus_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with prometheus_with_history(tmp_path_factory.mktemp("prometheus"), history()) as url:
+        yield url
+
+
 @pytest.fixture(scope="module")
 def window() -> tuple[float, float]:
-    # Ends a minute ago: the newest scrapes may still be arriving, and determinism needs settled data.
-    end = time.time() - 60
-    return end - 20 * 60, end
+    # Not on the step grid at either end: alignment is part of what is tested.
+    return T0 + 4.2, T0 + 1200 + 9.5
 
 
 @pytest.fixture
-def config_path(stack: Stack, tmp_path: Path) -> Path:
+def config_path(prometheus_url: str, tmp_path: Path) -> Path:
     path = tmp_path / "vigil.yaml"
-    path.write_text(CONFIG.format(url=stack.settings.prometheus_url))
+    path.write_text(CONFIG.format(url=prometheus_url))
     return path
 
 
@@ -85,13 +117,20 @@ def test_replay_covers_every_step_of_the_range_for_each_series(
             for series in signal.series:
                 assert series.times == reference[series.key], series.key
                 assert len(series.scores) == len(series.times)
-            # Prometheus scrapes itself all the time: its series must cover every step of the range.
-            (own,) = [s for s in signal.series if s.key.label_dict() == {"job": "prometheus"}]
-            assert own.times == grid
+            # A job scraped all along covers every step of the range; one that stopped, only its part.
+            by_job = {s.key.label_dict()["job"]: s for s in signal.series}
+            jobs = {*JOBS, "batch"} if config.name == "targets_up" else set(JOBS)
+            assert set(by_job) == jobs
+            assert by_job["prometheus"].times == grid
+            if config.name == "targets_up":
+                # Its last scrape still answers for Prometheus' 5-minute lookback, then the series ends.
+                last_scrape = BATCH_SCRAPES[-1][0]
+                assert by_job["batch"].times == [t for t in grid if t < last_scrape + 300]
 
 
 def test_the_replay_is_deterministic(settings: VigilConfig, window: tuple[float, float]) -> None:
     first, second = replay(settings, window), replay(settings, window)
+    assert first.episodes, "the 2-minute scrape-time spike is an episode"
     assert [(s.key, s.times, s.scores) for r in first.signals for s in r.series] == [
         (s.key, s.times, s.scores) for r in second.signals for s in r.series
     ]
@@ -130,16 +169,16 @@ def test_cli_prints_json_that_parses(config_path: Path, window: tuple[float, flo
     assert isinstance(report["episodes"], list)
     assert isinstance(report["false_alarms"], list)
     # Only the signal asked for, as a table.
-    table = vigil("backtest", "-c", str(config_path), "--from", "-20m", "--signal", "scrape_seconds")
+    span = ("--from", str(start), "--to", str(end))
+    table = vigil("backtest", "-c", str(config_path), *span, "--signal", "scrape_seconds")
     assert table.returncode == 0, table.stdout + table.stderr
     assert "replayed 1 signals" in table.stdout
 
 
-def test_bad_promql_is_an_error_naming_the_signal(stack: Stack, tmp_path: Path) -> None:
+def test_bad_promql_is_an_error_naming_the_signal(prometheus_url: str, tmp_path: Path) -> None:
     path = tmp_path / "vigil.yaml"
     path.write_text(
-        CONFIG.format(url=stack.settings.prometheus_url)
-        + "  - name: broken_ratio\n    query: sum(rate(up[1m]) / 2\n"
+        CONFIG.format(url=prometheus_url) + "  - name: broken_ratio\n    query: sum(rate(up[1m]) / 2\n"
     )
     with pytest.raises(BacktestError, match=r"bad PromQL in signal broken_ratio: .*parse error"):
         replay(load_config(path), (time.time() - 300, time.time()))

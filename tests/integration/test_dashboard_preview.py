@@ -146,12 +146,12 @@ def loaded(stack: Stack, marketplace: Marketplace) -> Iterator[tuple[datetime, d
     load = threading.Thread(
         target=run_load,
         args=(marketplace.url("gateway"),),
-        kwargs={"shape": "steady", "base_users": 5, "duration_s": 20},
+        kwargs={"shape": "steady", "base_users": 5, "duration_s": 90},
         daemon=True,
     )
     load.start()
     rate = next(q for q in panel_queries(dashboard(), {"service": ["gateway"]}) if q.panel_id == 2)
-    deadline = time.monotonic() + 45
+    deadline = time.monotonic() + 80  # locust starts, two scrapes; room for a busy machine
     while True:
         end = datetime.now(UTC)
         result = run(rate, start=started - timedelta(minutes=5), end=end, **urls(stack))
@@ -160,7 +160,7 @@ def loaded(stack: Stack, marketplace: Marketplace) -> Iterator[tuple[datetime, d
         assert time.monotonic() < deadline, f"no request rate in Prometheus under load: {result.error}"
         time.sleep(2)
     yield started - timedelta(minutes=5), end
-    load.join(timeout=60)
+    load.join(timeout=150)
 
 
 def urls(stack: Stack) -> dict[str, str]:

@@ -275,7 +275,7 @@ def test_the_command_line_ships_until_sigterm(
     command += ["--registry-file", str(tmp_path / "registry.json")]
     process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60  # start-up and a refresh; room for a busy machine
         while time.monotonic() < deadline and not count(es, f"{prefix}-*"):
             time.sleep(0.2)
         assert count(es, f"{prefix}-*") == 1

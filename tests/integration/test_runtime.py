@@ -13,6 +13,7 @@ from elasticsearch import Elasticsearch
 from fastapi.testclient import TestClient
 
 from tests.integration.netproxy import TcpForwarder
+from tests.integration.private_prometheus import History, every, prometheus_with_history
 from tests.integration.vigil_process import running_vigil
 from vigil.collectors.logs import LogCollector
 from vigil.collectors.prometheus_api import PrometheusClient, PrometheusCollector, PromSignal
@@ -79,12 +80,28 @@ def test_scores_are_served_and_scraped_back_by_prometheus(
     assert requests.get(f"http://127.0.0.1:{port}/healthz", timeout=5).json()["status"] == "ok"
 
 
-def test_sources_going_down_and_coming_back(stack: Stack) -> None:
-    prometheus = TcpForwarder(("127.0.0.1", stack.settings.prometheus_port))
+@pytest.fixture
+def prometheus_with_an_hour(tmp_path: Path) -> Iterator[tuple[str, float]]:
+    """A private Prometheus holding an hour of ``up`` for two jobs, two hours ago; yields (url, its start).
+
+    The test's clock walks through that hour, so every step it asks for exists, however long ago the
+    stack's own Prometheus started and whatever other tests scraped."""
+    start = (time.time() - 2 * 3600) // 60 * 60
+    histories = [
+        History("up", {"job": job, "instance": f"127.0.0.1:{port}"}, every(start + 2, start + 3600, 5))
+        for job, port in (("prometheus", 9090), ("node", 9100))
+    ]
+    with prometheus_with_history(tmp_path / "prometheus", histories) as url:
+        yield url, start
+
+
+def test_sources_going_down_and_coming_back(stack: Stack, prometheus_with_an_hour: tuple[str, float]) -> None:
+    url, history_start = prometheus_with_an_hour
+    prometheus = TcpForwarder(("127.0.0.1", int(url.rsplit(":", 1)[1])))
     elastic = TcpForwarder(("127.0.0.1", stack.settings.elasticsearch_port))
     prometheus.start()
     elastic.start()
-    clock = [time.time()]
+    clock = [history_start + 1200.5]
     collectors = [
         PrometheusCollector(
             "prometheus",
@@ -125,11 +142,12 @@ def test_sources_going_down_and_coming_back(stack: Stack) -> None:
         assert health["status"] == "ok"
         assert len(health["sources"]["prometheus"]["gaps"]) == 1
         after = {s.key: s for s in engine.series() if s.source == "prometheus"}
+        assert {k.label_dict()["job"] for k in before} == {"prometheus", "node"}
         for key, last in before.items():
             # Caught up: every 5 s step of the outage was read once Prometheus answered again.
             new = [p.timestamp for p in after[key].points if p.timestamp > last]
-            assert new, key
-            assert new[0] == last + 5
+            assert new == [last + 5 * i for i in range(1, len(new) + 1)], key
+            assert new[-1] == clock[0] // 5 * 5, key
     finally:
         prometheus.stop()
         elastic.stop()

@@ -52,7 +52,8 @@ def held(client: AlertmanagerClient, run: str) -> list[ReceivedAlert]:
     return client.alerts([f'test_run="{run}"'])
 
 
-def wait_for(check: Callable[[], bool], timeout: float = 10.0) -> None:
+def wait_for(check: Callable[[], bool], timeout: float = 60.0) -> None:
+    # Alertmanager applies a silence within a second; the bound is room for a busy machine.
     deadline = time.monotonic() + timeout
     while not check():
         assert time.monotonic() < deadline, "timed out"

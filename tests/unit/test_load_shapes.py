@@ -253,12 +253,10 @@ def assert_sane(result: LoadResult) -> None:
 
 @pytest.mark.slow
 def test_run_load_runs_locust_and_parses_its_csv(storefront: str, tmp_path: Path) -> None:
-    started = time.monotonic()
     result = run_load(
         storefront, shape="steady", base_users=10, duration_s=5, time_scale=10, csv_prefix=tmp_path / "run"
     )
-    assert time.monotonic() - started < 30
-    assert_sane(result)
+    assert_sane(result)  # includes "not timed out": the run ended by itself at its duration
     assert result.csv_prefix == tmp_path / "run"
     assert (tmp_path / "run_stats.csv").exists()
     assert {"/api/products", "/api/search"} <= set(result.routes)
@@ -267,11 +265,24 @@ def test_run_load_runs_locust_and_parses_its_csv(storefront: str, tmp_path: Path
 @pytest.mark.slow
 def test_background_load_can_be_stopped(storefront: str) -> None:
     handle = start_load(storefront, shape="black_friday", base_users=5, duration_s=600, time_scale=60)
-    time.sleep(4)
-    assert handle.poll() is None
-    started = time.monotonic()
+    # Stop it only once it really runs and reports: locust takes a few seconds to import and spawn (more on
+    # a busy machine) and writes its statistics file once a second, not at the very end.
+    assert handle.csv_prefix is not None
+    stats = handle.csv_prefix.with_name(handle.csv_prefix.name + "_stats.csv")
+
+    def reported() -> int:
+        try:
+            total = parse_stats_csv(stats)[1]
+        except (OSError, KeyError, ValueError, TypeError):  # not there yet, or caught mid-rewrite
+            return 0
+        return total.requests if total else 0
+
+    deadline = time.monotonic() + 120
+    while reported() == 0 and handle.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert handle.poll() is None, "the load ended by itself: its 600 s were meant to outlast the test"
+    assert reported() > 0, "locust reported no request within 120 s"
     result = stop_load(handle)
-    assert time.monotonic() - started < 15
     assert handle.returncode is not None
-    assert_sane(result)
+    assert_sane(result)  # a clean stop (exit 0, statistics written), not the SIGKILL after the grace
     assert result.csv_prefix is None  # a temporary directory, already removed
