@@ -1,9 +1,9 @@
-"""Alertmanager's configuration, generated from the service catalog and the SLOs.
+"""Alertmanager's configuration, generated from the system file (its services, teams and SLOs).
 
 The routing tree splits by severity first, because that decides *how* people are told: a ``page``
 wakes someone (PagerDuty, chat) and should leave soon after the first alert, a ``ticket`` is work for
-office hours (chat, email) and must not nag. Below each severity sits one route per catalog service,
-so a team can take its service's alerts to its own channel without touching anyone else's.
+office hours (chat, email) and must not nag. Below each severity sits one route per service of the
+system, so a team can take its services' alerts to its own channel without touching anyone else's.
 
 Grouping is by ``service`` within a severity: one problem in a service usually fires several alerts
 at once (an SLO burn and vigil's anomalies on latency, errors, queue depth ...), and they belong in
@@ -20,7 +20,6 @@ Secrets are never written into the YAML: every credential is a file path Alertma
 from __future__ import annotations
 
 import re
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from vigil.alerts.model import PAGE, SERVICE, SEVERITY, TICKET
-from vigil.demo_marketplace.catalog import SERVICES, Service
+from vigil.system import System
 
 WEBHOOK_PATH = "/api/v1/alertmanager/webhook"  # where vigil's own receiver listens (vigil.alerts.webhook)
 KIND = "kind"  # label: "slo" on generated SLO alerts, "anomaly" on vigil's detector alerts
@@ -37,21 +36,6 @@ SLO = "slo"  # label: the SLO's name on generated SLO alerts
 DEFAULT = "default"  # the receiver of alerts that match no severity route
 
 _DURATION = re.compile(r"(\d+(ms|s|m|h|d|w|y))+")
-
-
-class Slo(BaseModel):
-    """The part of an SLO in ``slo.yaml`` that routing needs: its name and the service it belongs to."""
-
-    model_config = ConfigDict(extra="ignore", frozen=True)
-    name: str
-    service: str
-
-
-def load_slos(text: str | None = None) -> list[Slo]:
-    """The marketplace's SLOs (``demo_marketplace/slo.yaml`` unless ``text`` is given)."""
-    if text is None:
-        text = resources.files("vigil.demo_marketplace").joinpath("slo.yaml").read_text()
-    return [Slo.model_validate(entry) for entry in yaml.safe_load(text)["slos"]]
 
 
 class Timing(BaseModel):
@@ -74,7 +58,7 @@ class Timing(BaseModel):
 
 
 class ServiceChannels(BaseModel):
-    """Where one team wants its service's alerts instead of the shared channels (unset: the shared one)."""
+    """Where a team (or one service) wants alerts instead of the shared channels (unset: the shared one)."""
 
     model_config = ConfigDict(frozen=True)
     slack_channel: str | None = None
@@ -98,7 +82,12 @@ class Receivers(BaseModel):
     email_auth_username: str | None = None
     email_auth_password_file: Path | None = None
     email_require_tls: bool = True
-    services: dict[str, ServiceChannels] = Field(default_factory=dict, description="per-team overrides")
+    teams: dict[str, ServiceChannels] = Field(
+        default_factory=dict, description="per team of the system file: its services' channels"
+    )
+    services: dict[str, ServiceChannels] = Field(
+        default_factory=dict, description="per service, over its team's channels"
+    )
 
     @field_validator("vigil_url")
     @classmethod
@@ -126,7 +115,7 @@ class ReceiverSettings(BaseSettings, Receivers):
     """``Receivers`` completed from the environment: ``VIGIL_ALERTS_<FIELD>``, nested fields joined by ``__``.
 
     E.g. ``VIGIL_ALERTS_PAGERDUTY_ROUTING_KEY_FILE=/etc/vigil/pd`` or
-    ``VIGIL_ALERTS_SERVICES__CART__SLACK_CHANNEL=#cart``. Use plain ``Receivers`` where the output
+    ``VIGIL_ALERTS_TEAMS__CHECKOUT__SLACK_CHANNEL=#checkout``. Use plain ``Receivers`` where the output
     must not depend on who runs the generator (committed deployment files).
     """
 
@@ -180,22 +169,36 @@ def receiver(
     return config
 
 
+def channels_of(system: System, settings: Receivers) -> dict[str, ServiceChannels]:
+    """Each service's own channels: its override, else its team's; services with neither are left out."""
+    found = {}
+    for service in system.services:
+        team = settings.teams.get(service.team) if service.team else None
+        own = settings.services.get(service.name)
+        if own is not None or team is not None:
+            merged = (team or ServiceChannels()).model_dump(exclude_none=True)
+            merged |= (own or ServiceChannels()).model_dump(exclude_none=True)
+            found[service.name] = ServiceChannels.model_validate(merged)
+    return found
+
+
 def _severity_route(
     severity: str,
     group_wait: str,
     repeat_interval: str,
-    services: tuple[Service, ...],
+    system: System,
     settings: Receivers,
     receivers: list[dict[str, Any]],
 ) -> dict[str, Any]:
     receivers.append(receiver(severity, severity, settings))
+    channels = channels_of(system, settings)
     children = []
-    for spec in services:
+    for service in system.services:
         name = severity
-        if spec.name in settings.services:
-            name = f"{severity}-{spec.name}"
-            receivers.append(receiver(name, severity, settings, settings.services[spec.name]))
-        children.append({"receiver": name, "matchers": [f'{SERVICE}="{spec.name}"']})
+        if service.name in channels:
+            name = f"{severity}-{service.name}"
+            receivers.append(receiver(name, severity, settings, channels[service.name]))
+        children.append({"receiver": name, "matchers": [f'{SERVICE}="{service.name}"']})
     return {
         "receiver": severity,
         "matchers": [f'{SEVERITY}="{severity}"'],
@@ -222,30 +225,25 @@ def inhibit_rules() -> list[dict[str, Any]]:
     ]
 
 
-def build_config(
-    settings: Receivers,
-    timing: Timing | None = None,
-    *,
-    services: tuple[Service, ...] = SERVICES,
-    slos: list[Slo] | None = None,
-) -> dict[str, Any]:
-    """The whole Alertmanager configuration as a dict (``render`` makes it YAML)."""
+def build_config(settings: Receivers, timing: Timing | None = None, *, system: System) -> dict[str, Any]:
+    """The whole Alertmanager configuration for ``system`` as a dict (``render`` makes it YAML)."""
     timing = timing or Timing()
-    slos = load_slos() if slos is None else slos
-    known = {s.name for s in services}
-    # An SLO or a team override naming no catalog service would never be routed to its team: refuse it.
-    strays = sorted({s.service for s in slos} - known) + sorted(set(settings.services) - known)
+    # An override naming no service or team of the system would never be used: refuse it.
+    services, teams = set(system.service_names), {s.team for s in system.services if s.team}
+    strays = [f"service {n!r}" for n in sorted(set(settings.services) - services)]
+    strays += [f"team {n!r}" for n in sorted(set(settings.teams) - teams)]
     if strays:
         raise ValueError(
-            f"not in the service catalog: {', '.join(strays)}; known: {', '.join(sorted(known))}"
+            f"channels for {', '.join(strays)}, which the system {system.name!r} does not have; "
+            f"services: {', '.join(sorted(services))}; teams: {', '.join(sorted(teams)) or 'none'}"
         )
     receivers = [receiver(DEFAULT, None, settings)]
     routes = [
         _severity_route(
-            PAGE, timing.page_group_wait, timing.page_repeat_interval, services, settings, receivers
+            PAGE, timing.page_group_wait, timing.page_repeat_interval, system, settings, receivers
         ),
         _severity_route(
-            TICKET, timing.ticket_group_wait, timing.ticket_repeat_interval, services, settings, receivers
+            TICKET, timing.ticket_group_wait, timing.ticket_repeat_interval, system, settings, receivers
         ),
     ]
     return {
@@ -264,5 +262,5 @@ def build_config(
 
 
 def render(config: dict[str, Any]) -> str:
-    header = "# Generated by vigil.alerts.alertmanager_config from the service catalog and slo.yaml.\n"
+    header = "# Generated by vigil.alerts.alertmanager_config from the system file.\n"
     return header + yaml.safe_dump(config, sort_keys=False)

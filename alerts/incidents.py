@@ -20,21 +20,16 @@ from dataclasses import dataclass, field
 
 from vigil.alerts.model import SIGNAL, Alert
 from vigil.alerts.notify import severity_rank
-from vigil.demo_marketplace.catalog import SERVICES
 
-Dependencies = Mapping[str, Collection[str]]  # caller -> the services it calls
-
-
-def catalog_dependencies() -> dict[str, frozenset[str]]:
-    """Whom each service of the demo marketplace depends on synchronously: the services it calls over HTTP
-    and those whose tables it uses (a lock on the catalog's products slows recommendations' queries too).
-    Failures travel up these edges."""
-    return {service.name: frozenset(service.calls + service.shares_tables_of) for service in SERVICES}
+# Who depends on whom (``vigil.system.System.dependencies``): a service -> the services it calls, the owners
+# of tables it uses and the components it uses. Failures travel up these edges.
+Dependencies = Mapping[str, Collection[str]]
 
 
 def subject(alert: Alert) -> str:
-    """What an alert is about, for grouping: its service, else its queue, else its signal."""
-    return alert.service or alert.labels.get("queue") or alert.labels.get(SIGNAL) or alert.name
+    """What an alert is about, for grouping: its service, else its component, queue or signal."""
+    labels = alert.labels
+    return alert.service or labels.get("component") or labels.get("queue") or labels.get(SIGNAL) or alert.name
 
 
 @dataclass(frozen=True)
@@ -119,7 +114,7 @@ class IncidentTracker:
         history: int = 100,
     ) -> None:
         self.grouping_window = grouping_window
-        self.dependencies = catalog_dependencies() if dependencies is None else dependencies
+        self.dependencies = {} if dependencies is None else dependencies
         self._open: dict[str, Incident] = {}
         self._incident_of: dict[str, str] = {}  # alert fingerprint -> open incident id
         self.resolved: deque[Incident] = deque(maxlen=history)  # the latest, for people to look back

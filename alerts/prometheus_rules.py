@@ -1,72 +1,40 @@
-"""Prometheus recording and alerting rules generated from the marketplace's SLOs, queues and vigil's scores.
+"""Prometheus recording and alerting rules generated from a system file's SLOs, queues and vigil's scores.
 
 For users who want their alerts evaluated by Prometheus itself (as Sloth does for SLOs):
 
 * ``slo.rules.yml``: per SLO, the bad-event ratio over 5m ... 3d (``slo:sli_error:ratio_rate5m`` and so on,
   labelled ``slo`` and ``service``) and the Google SRE workbook's multi-window, multi-burn-rate alerts,
   with the same burn rules as vigil's own ``burn_rate`` detector.
-* ``backlog.rules.yml``: per RabbitMQ queue of the catalog, depth projected past a threshold with
+* ``backlog.rules.yml``: per RabbitMQ queue of the system, depth projected past a threshold with
   ``predict_linear`` and a queue that holds messages without any consumer.
 * ``vigil.rules.yml``: ``vigil_anomaly_score > 1``, mirroring vigil's own alerting.
 
 Latency SLOs count bad events from histogram buckets (all requests minus those in the threshold's bucket),
-which is exact only when the threshold is a bucket boundary, so generation refuses any other threshold.
+which is exact only when the threshold is a bucket boundary: the system file's ``telemetry.histograms``
+declares the bounds, and validation refuses a threshold that is not one of them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import yaml
 from prometheus_client.utils import floatToGoString
-from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from vigil.alerts.model import PAGE, SERVICE, SEVERITY, TICKET
-from vigil.demo_marketplace.catalog import QUEUES, Queue
-from vigil.demo_marketplace.common.telemetry import FULFILMENT_BUCKETS, LATENCY_BUCKETS
+from vigil.collectors.promql import matchers, quote
 from vigil.detectors.burn_rate import DEFAULT_RULES, BurnRule
+from vigil.system import SLO, Queue, System
 
-HTTP_DURATION = "http_server_request_duration_seconds"
-# The buckets the marketplace's histograms are exported with: a latency threshold must be one of them.
-HISTOGRAM_BUCKETS: Mapping[str, Sequence[float]] = {
-    HTTP_DURATION: LATENCY_BUCKETS,
-    "marketplace_order_fulfilment_delay_seconds": FULFILMENT_BUCKETS,
-}
 SLI_WINDOWS = ("5m", "30m", "1h", "2h", "6h", "1d", "3d")
 KIND = "kind"
 
 
 class RuleGenerationError(ValueError):
     """The SLO definitions cannot be turned into correct rules; the message says which and why."""
-
-
-class SLO(BaseModel):
-    """One entry of ``demo_marketplace/slo.yaml``."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
-    service: str
-    description: str = ""
-    kind: Literal["latency", "error_ratio"]
-    objective: float = Field(gt=0, lt=1)
-    selector: str = ""  # PromQL label matchers, without braces
-    threshold_seconds: float | None = Field(default=None, gt=0)
-    metric: str = HTTP_DURATION  # histogram base name (latency) or request histogram (error ratio)
-
-    @model_validator(mode="after")
-    def _latency_needs_threshold(self) -> SLO:
-        if self.kind == "latency" and self.threshold_seconds is None:
-            raise ValueError(f"latency SLO {self.name!r} needs threshold_seconds")
-        return self
-
-    @property
-    def error_budget(self) -> float:
-        return round(1 - self.objective, 10)  # 0.01, not 0.010000000000000009
 
 
 @dataclass(frozen=True)
@@ -96,19 +64,6 @@ class BacklogPolicy:
     severity: str = PAGE
 
 
-def load_slos(path: Path | None = None) -> list[SLO]:
-    """The SLOs of ``path``, by default the marketplace's bundled ``slo.yaml``."""
-    if path is None:
-        text = resources.files("vigil.demo_marketplace").joinpath("slo.yaml").read_text()
-    else:
-        text = path.read_text()
-    slos = [SLO.model_validate(entry) for entry in yaml.safe_load(text)["slos"]]
-    names = [s.name for s in slos]
-    if duplicates := sorted({n for n in names if names.count(n) > 1}):
-        raise RuleGenerationError(f"SLO names must be unique; repeated: {', '.join(duplicates)}")
-    return slos
-
-
 def duration(seconds: float) -> str:
     """Prometheus' spelling of a whole number of seconds: 300 -> "5m", 259200 -> "3d"."""
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
@@ -117,43 +72,30 @@ def duration(seconds: float) -> str:
     raise RuleGenerationError(f"{seconds} s is not a whole number of seconds")
 
 
-def _matchers(*parts: str) -> str:
-    inner = ", ".join(p for p in parts if p)
-    return "{" + inner + "}" if inner else ""
+def slo_events(system: System, slo: SLO) -> dict[str, str]:
+    """The matchers of an SLO's events: the system's own series, of the SLO's service, as it selects."""
+    t = system.telemetry
+    return {**t.selector, t.service_label: slo.service, **slo.selector}
 
 
-def _bucket_label(slo: SLO) -> str:
-    """The ``le`` value of the threshold's bucket, spelt as the client library exports it ("60.0")."""
-    buckets = HISTOGRAM_BUCKETS.get(slo.metric)
-    if buckets is None:
-        raise RuleGenerationError(
-            f"SLO {slo.name!r}: unknown histogram {slo.metric!r}; known: {', '.join(HISTOGRAM_BUCKETS)}"
-        )
-    assert slo.threshold_seconds is not None  # guaranteed by the model for latency SLOs
-    if slo.threshold_seconds not in buckets:
-        raise RuleGenerationError(
-            f"SLO {slo.name!r}: threshold {slo.threshold_seconds} s is not a bucket boundary of {slo.metric} "
-            f"(boundaries: {', '.join(map(str, buckets))}); slow requests can only be counted exactly at a "
-            "boundary, so pick one of them or add it to the histogram's buckets"
-        )
-    return floatToGoString(slo.threshold_seconds)
-
-
-def sli_error_ratio(slo: SLO, window: str) -> str:
+def sli_error_ratio(system: System, slo: SLO, window: str) -> str:
     """PromQL for the share of bad events over ``window``."""
+    metric, events = system.slo_metric(slo), slo_events(system, slo)
+    total = f"sum(rate({metric}_count{matchers(events)}[{window}]))"
     if slo.kind == "latency":
-        count = f"{slo.metric}_count{_matchers(slo.selector)}"
-        fast = f"{slo.metric}_bucket{_matchers(slo.selector, 'le=' + repr_label(_bucket_label(slo)))}"
-        total = f"sum(rate({count}[{window}]))"
+        assert slo.threshold_seconds is not None  # guaranteed by the model for latency SLOs
+        # Written as the client libraries write bucket bounds ("0.5", "60.0"); the system's declared
+        # bounds are checked to contain the threshold when the file is validated.
+        fast = f"{metric}_bucket{matchers(events, {'le': floatToGoString(slo.threshold_seconds)})}"
         return f"({total} - sum(rate({fast}[{window}]))) / {total}"
-    count = f"{slo.metric}_count"
-    # `or vector(0)`: while nothing failed there is no 5xx series at all, and the ratio is 0, not absent.
-    bad = f"sum(rate({count}{_matchers(slo.selector, 'status_class=' + repr_label('5xx'))}[{window}]))"
-    return f"({bad} or vector(0)) / sum(rate({count}{_matchers(slo.selector)}[{window}]))"
+    http = system.telemetry.http
+    # `or vector(0)`: while nothing failed there is no error series at all, and the ratio is 0, not absent.
+    bad = f"sum(rate({metric}_count{matchers(events, {http.status_label: http.server_error})}[{window}]))"
+    return f"({bad} or vector(0)) / {total}"
 
 
 def repr_label(value: str) -> str:
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return quote(value)
 
 
 def _slo_labels(slo: SLO) -> dict[str, str]:
@@ -163,7 +105,7 @@ def _slo_labels(slo: SLO) -> dict[str, str]:
 def burn_alert(slo: SLO, rule: BurnRule, links: Links) -> dict[str, Any]:
     """Fires while both the long and the short window burn the budget faster than ``rule.factor``."""
     long, short = duration(rule.long_window), duration(rule.short_window)
-    series = _matchers(*(f"{k}={repr_label(v)}" for k, v in _slo_labels(slo).items()))
+    series = matchers(_slo_labels(slo))
     threshold = f"({rule.factor:g} * {slo.error_budget:g})"
     expr = (
         f"slo:sli_error:ratio_rate{long}{series} > {threshold}\n"
@@ -194,7 +136,9 @@ def burn_alert(slo: SLO, rule: BurnRule, links: Links) -> dict[str, Any]:
     }
 
 
-def slo_group(slo: SLO, links: Links, rules: Sequence[BurnRule] = DEFAULT_RULES) -> dict[str, Any]:
+def slo_group(
+    system: System, slo: SLO, links: Links, rules: Sequence[BurnRule] = DEFAULT_RULES
+) -> dict[str, Any]:
     """Recordings first: a group evaluates in order, so its alerts read this round's ratios."""
     needed = {duration(w) for r in rules for w in (r.long_window, r.short_window)}
     if missing := needed - set(SLI_WINDOWS):
@@ -202,7 +146,7 @@ def slo_group(slo: SLO, links: Links, rules: Sequence[BurnRule] = DEFAULT_RULES)
     recordings: list[dict[str, Any]] = [
         {
             "record": f"slo:sli_error:ratio_rate{w}",
-            "expr": sli_error_ratio(slo, w),
+            "expr": sli_error_ratio(system, slo, w),
             "labels": _slo_labels(slo),
         }
         for w in SLI_WINDOWS
@@ -223,12 +167,20 @@ def slo_group(slo: SLO, links: Links, rules: Sequence[BurnRule] = DEFAULT_RULES)
     }
 
 
-def backlog_group(queues: Iterable[Queue], links: Links, policy: BacklogPolicy) -> dict[str, Any]:
+def rabbitmq_queues(system: System) -> list[Queue]:
+    """Queues held by a RabbitMQ component: its per-queue series name them."""
+    brokers = {c.name for c in system.components if c.kind == "rabbitmq"}
+    return [q for q in system.queues if q.component in brokers and q.consumers]
+
+
+def backlog_group(system: System, links: Links, policy: BacklogPolicy) -> dict[str, Any]:
     rules = []
-    for queue in queues:
+    for queue in rabbitmq_queues(system):
         depth = f"rabbitmq_detailed_queue_messages{{queue={repr_label(queue.name)}}}"
-        consumers = f"rabbitmq_detailed_queue_consumers{{queue={repr_label(queue.name)}}}"
-        labels = {SEVERITY: policy.severity, SERVICE: queue.consumer, "queue": queue.name, KIND: "backlog"}
+        attached = f"rabbitmq_detailed_queue_consumers{{queue={repr_label(queue.name)}}}"
+        consumer = queue.consumers[0]  # the first consumer answers for the backlog (routing)
+        who, plural = " and ".join(queue.consumers), len(queue.consumers) > 1
+        labels = {SEVERITY: policy.severity, SERVICE: consumer, "queue": queue.name, KIND: "backlog"}
         horizon, horizon_s = duration(policy.horizon_seconds), policy.horizon_seconds
         rules.append(
             {
@@ -237,30 +189,31 @@ def backlog_group(queues: Iterable[Queue], links: Links, policy: BacklogPolicy) 
                 "for": "2m",
                 "labels": labels,
                 "annotations": {
-                    "summary": f"{queue.consumer}: queue {queue.name} will pass {policy.threshold} messages "
+                    "summary": f"{consumer}: queue {queue.name} will pass {policy.threshold} messages "
                     f"within {horizon}",
                     "description": (
                         f'The trend of the last {policy.lookback} projects {{{{ $value | printf "%.0f" }}}} '
-                        f"messages in {queue.name} {horizon} from now: {queue.consumer} consumes slower "
-                        "than orders arrive."
+                        f"messages in {queue.name} {horizon} from now: {who} "
+                        f"{'consume' if plural else 'consumes'} slower than messages arrive."
                     ),
-                    **links.annotations("QueueBacklogGrowing", queue.consumer, queue.name),
+                    **links.annotations("QueueBacklogGrowing", consumer, queue.name),
                 },
             }
         )
         rules.append(
             {
                 "alert": "QueueWithoutConsumers",
-                "expr": f"{consumers} == 0\nand on (vhost, queue)\n{depth} > 0",
+                "expr": f"{attached} == 0\nand on (vhost, queue)\n{depth} > 0",
                 "for": "2m",
                 "labels": labels,
                 "annotations": {
-                    "summary": f"{queue.consumer}: no consumer on queue {queue.name} while messages wait",
+                    "summary": f"{consumer}: no consumer on queue {queue.name} while messages wait",
                     "description": (
                         f"{queue.name} holds messages but has had no consumer for 2 minutes: "
-                        f"{queue.consumer} is down or disconnected from RabbitMQ, and orders stall."
+                        f"{who} {'are' if plural else 'is'} down or disconnected from RabbitMQ, "
+                        f"and nothing downstream of {queue.name} moves."
                     ),
-                    **links.annotations("QueueWithoutConsumers", queue.consumer, queue.name),
+                    **links.annotations("QueueWithoutConsumers", consumer, queue.name),
                 },
             }
         )
@@ -272,9 +225,10 @@ def anomaly_group(links: Links, page_signals: Sequence[str] = ()) -> dict[str, A
 
     The alert keeps the score series' own labels (``service``, ``signal``, ``route`` ...).
     """
-    selections = [(TICKET, f"signal!~{repr_label('|'.join(page_signals))}" if page_signals else "")]
+    pages = "|".join(page_signals)
+    selections = [(TICKET, f"{{signal!~{repr_label(pages)}}}" if page_signals else "")]
     if page_signals:
-        selections.append((PAGE, f"signal=~{repr_label('|'.join(page_signals))}"))
+        selections.append((PAGE, f"{{signal=~{repr_label(pages)}}}"))
     alert = "VigilAnomaly"
     link = links.annotations(alert, "{{ $labels.service }}", "{{ $labels.signal }}")
     return {
@@ -282,7 +236,7 @@ def anomaly_group(links: Links, page_signals: Sequence[str] = ()) -> dict[str, A
         "rules": [
             {
                 "alert": alert,
-                "expr": f"vigil_anomaly_score{_matchers(matcher)} > 1",
+                "expr": f"vigil_anomaly_score{matcher} > 1",
                 "for": "1m",
                 "labels": {SEVERITY: severity, KIND: "anomaly"},
                 "annotations": {
@@ -300,20 +254,18 @@ def anomaly_group(links: Links, page_signals: Sequence[str] = ()) -> dict[str, A
 
 
 def rule_files(
-    slos: Sequence[SLO] | None = None,
+    system: System,
     *,
-    queues: Iterable[Queue] = QUEUES,
     links: Links | None = None,
     backlog: BacklogPolicy | None = None,
     page_signals: Sequence[str] = (),
     burn_rules: Sequence[BurnRule] = DEFAULT_RULES,
 ) -> dict[str, dict[str, Any]]:
-    """File name -> rule file content (see ``dump``); by default for the marketplace's SLOs and queues."""
+    """File name -> rule file content (see ``dump``) for ``system``'s SLOs and queues."""
     links = links or Links()
-    slos = load_slos() if slos is None else slos
     return {
-        "slo.rules.yml": {"groups": [slo_group(s, links, burn_rules) for s in slos]},
-        "backlog.rules.yml": {"groups": [backlog_group(queues, links, backlog or BacklogPolicy())]},
+        "slo.rules.yml": {"groups": [slo_group(system, s, links, burn_rules) for s in system.slos]},
+        "backlog.rules.yml": {"groups": [backlog_group(system, links, backlog or BacklogPolicy())]},
         "vigil.rules.yml": {"groups": [anomaly_group(links, page_signals)]},
     }
 
@@ -335,7 +287,7 @@ def dump(content: dict[str, Any]) -> str:
     return yaml.dump(content, Dumper=_RulesDumper, sort_keys=False, width=1000)
 
 
-def write_rules(directory: Path, files: Mapping[str, dict[str, Any]] | None = None) -> list[Path]:
+def write_rules(directory: Path, files: Mapping[str, dict[str, Any]]) -> list[Path]:
     """Write the rule files into ``directory`` (Prometheus' rules dir), each atomically.
 
     Prometheus may reload at any moment, so a file is either the old or the new one, never half of it;
@@ -343,7 +295,7 @@ def write_rules(directory: Path, files: Mapping[str, dict[str, Any]] | None = No
     """
     directory.mkdir(parents=True, exist_ok=True)
     written = []
-    for name, content in (rule_files() if files is None else files).items():
+    for name, content in files.items():
         path = directory / name
         tmp = directory / f".{name}.tmp"
         tmp.write_text(dump(content))

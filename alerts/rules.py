@@ -14,21 +14,16 @@ from __future__ import annotations
 
 import math
 import string
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from urllib.parse import quote, urlencode
 
 from vigil.alerts.model import ALERTNAME, ANOMALY, KIND, SERVICE, SEVERITY, SIGNAL, TICKET, Alert, fingerprint
 from vigil.collectors.model import SeriesKey
-from vigil.demo_marketplace.catalog import QUEUES
 from vigil.detectors.base import Band
-from vigil.runtime.engine import SeriesState
 
-# Seconds until a series crosses its limit (an SLO, a queue's capacity), as of a given time; None: unknown.
-TimeToBreach = Callable[[SeriesState, float], float | None]
 # How long Prometheus keeps re-sending a resolved alert, so a lost "resolved" still reaches Alertmanager.
 RESOLVED_RETENTION = 15 * 60.0
-QUEUE_CONSUMERS = {queue.name: queue.consumer for queue in QUEUES}
 EN_DASH = "\u2013"  # ranges read "0.1 to 0.3" with an en dash, as people write them
 
 
@@ -44,44 +39,9 @@ class Observation:
     time_to_breach: float | None = None
 
 
-def detector_time_to_threshold(state: SeriesState, now: float) -> float | None:
-    """The forecast of a detector that makes one (the queue backlog's), looking through wrappers."""
-    detector: object = state.detector
-    while detector is not None:
-        forecast = getattr(detector, "time_to_threshold", None)
-        if callable(forecast):
-            value = forecast(now)
-            return float(value) if value is not None else None
-        detector = getattr(detector, "detector", None)  # Calibrated and Excluding keep the wrapped one here
-    return None
-
-
-def observe(
-    states: Iterable[SeriesState],
-    now: float,
-    time_to_breach: TimeToBreach | None = detector_time_to_threshold,
-) -> list[Observation]:
-    """The engine's series as rule inputs; series without any point yet have nothing to say."""
-    observations = []
-    for state in states:
-        if not state.points:
-            continue
-        score = state.score if state.score is not None and math.isfinite(state.score) else None
-        eta = time_to_breach(state, now) if time_to_breach is not None else None
-        observations.append(
-            Observation(state.key, state.points[-1].timestamp, score, state.observed, state.band, eta)
-        )
-    return observations
-
-
-def queue_owner(labels: Mapping[str, str]) -> str | None:
-    """The service an alert is about: its ``service`` label, else the consumer of its ``queue``.
-
-    A growing queue is its consumer's problem (it is not keeping up), so queue alerts go to it.
-    """
-    if labels.get(SERVICE):
-        return labels[SERVICE]
-    return QUEUE_CONSUMERS.get(labels.get("queue", ""))
+def service_of(labels: Mapping[str, str]) -> str | None:
+    """The service an alert is about when nothing else is known: its ``service`` label."""
+    return labels.get(SERVICE) or None
 
 
 @dataclass(frozen=True)
@@ -118,7 +78,8 @@ class AlertRule:
     context_signals: frozenset[str] = frozenset()  # scored and shown, never alerted on by themselves
     descriptions: Mapping[str, str] = field(default_factory=dict)  # signal -> what it measures
     links: Links = field(default_factory=Links)
-    owner: Callable[[Mapping[str, str]], str | None] = queue_owner
+    # The service an alert belongs to (routing, incidents): e.g. a queue's consumer, from the system file.
+    owner: Callable[[Mapping[str, str]], str | None] = service_of
 
     def __post_init__(self) -> None:
         if self.for_ < 0 or self.keep_firing_for < 0:

@@ -3,7 +3,7 @@
 A signal reads one metric and is the equivalent of one PromQL expression over a single scrape interval:
 
 - ``rate``:     ``sum by (by) (rate(metric[interval]))``
-- ``gauge``:    ``sum|max|avg by (by) (metric)``
+- ``gauge``:    ``sum|max|min|avg by (by) (metric)``
 - ``quantile``: ``histogram_quantile(q, sum by (by, le) (rate(metric_bucket[interval])))``
 - ``ratio``:    ``sum by (by) (rate(metric{numerator_match})) / sum by (by) (rate(metric))``
 """
@@ -19,7 +19,7 @@ from typing import Literal
 from vigil.collectors.model import SeriesKey, labels_of
 
 Kind = Literal["rate", "gauge", "quantile", "ratio"]
-Aggregation = Literal["sum", "max", "avg"]
+Aggregation = Literal["sum", "max", "min", "avg"]
 Matcher = Callable[[Mapping[str, str]], bool]
 Group = tuple[str, ...]
 
@@ -38,6 +38,11 @@ class ScrapeSignal:
     quantile: float | None = None
     numerator_match: dict[str, str] = field(default_factory=dict, hash=False)
     aggregation: Aggregation = "sum"
+    # quantile and ratio: groups seeing fewer events per second than this are left out (a "p99" over a
+    # handful of requests is the slowest request, a ratio over three requests is noise).
+    min_rate: float | None = None
+    labels: dict[str, str] = field(default_factory=dict, hash=False)  # added to every series it makes
+    scale: float = 1.0  # e.g. the step in seconds, to turn a per-second rate into events per step
 
     def __post_init__(self) -> None:
         problem = None
@@ -49,8 +54,12 @@ class ScrapeSignal:
             problem = "`le` is the bucket label and cannot be in `by`"
         elif self.kind == "ratio" and not self.numerator_match:
             problem = "a ratio signal needs numerator_match (the share of what it measures)"
-        elif self.aggregation not in ("sum", "max", "avg"):
-            problem = f"aggregation must be sum, max or avg, not {self.aggregation!r}"
+        elif self.aggregation not in ("sum", "max", "avg", "min"):
+            problem = f"aggregation must be sum, max, min or avg, not {self.aggregation!r}"
+        elif self.min_rate is not None and self.kind not in ("quantile", "ratio"):
+            problem = "min_rate applies to quantile and ratio signals only"
+        elif set(self.labels) & set(self.by):
+            problem = f"labels {sorted(set(self.labels) & set(self.by))} would overwrite grouping labels"
         if problem:
             raise ValueError(f"signal {self.name}: {problem}")
         compile_match(self.match)  # raises now for a bad regex rather than at the first scrape
@@ -161,31 +170,37 @@ class Accumulator:
                 acc[0] += value
             acc[1] += value
         else:
-            acc = self._groups.setdefault(group, [0.0, 0, -math.inf])
+            acc = self._groups.setdefault(group, [0.0, 0, -math.inf, math.inf])
             acc[0] += value
             acc[1] += 1
             acc[2] = max(acc[2], value)
+            acc[3] = min(acc[3], value)
 
     def results(self) -> Iterator[tuple[SeriesKey, float]]:
         """One finite value per group; groups whose value is undefined (no requests: 0/0) are left out."""
         signal = self.signal
+        floor = signal.min_rate if signal.min_rate is not None else -math.inf
         for group, acc in self._groups.items():
             if signal.kind == "ratio":
-                value = acc[0] / acc[1] if acc[1] > 0 else math.nan
+                value = acc[0] / acc[1] if acc[1] > 0 and acc[1] >= floor else math.nan
             elif signal.kind == "gauge" and signal.aggregation == "max":
                 value = acc[2]
+            elif signal.kind == "gauge" and signal.aggregation == "min":
+                value = acc[3]
             elif signal.kind == "gauge" and signal.aggregation == "avg":
                 value = acc[0] / acc[1]
             else:
                 value = acc[0]
             if math.isfinite(value):
-                yield self._key(group), value
+                yield self._key(group), value * signal.scale
         for group, buckets in self._buckets.items():
+            if buckets.get(math.inf, 0.0) < floor:  # the +Inf bucket's rate is the event rate
+                continue
             value = histogram_quantile(signal.quantile if signal.quantile is not None else math.nan, buckets)
             if math.isfinite(value):
-                yield self._key(group), value
+                yield self._key(group), value * signal.scale
 
     def _key(self, group: Group) -> SeriesKey:
         # An empty value is an absent label in PromQL, so it does not appear in the series' labels.
         kept = {k: v for k, v in zip(self.by, group, strict=True) if v}
-        return SeriesKey(self.signal.name, labels_of(kept))
+        return SeriesKey(self.signal.name, labels_of({**kept, **self.signal.labels}))

@@ -1,8 +1,9 @@
 """The dashboard-as-code build: every dashboard and Grafana provisioning file, as a tree of text files.
 
-``vigil dashboards build --out DIR`` writes the tree; ``--check`` compares it with what is there and
-fails on any difference, so CI catches a catalog or generator change whose dashboards were not
-rebuilt and committed. The repository keeps the build of the defaults in ``dashboards/generated``.
+Everything is generated from a system file (``vigil.system.System``): ``vigil dashboards build --system
+FILE --out DIR`` writes the tree; ``--check`` compares it with what is there and fails on any difference,
+so CI catches a system file or generator change whose dashboards were not rebuilt and committed. The
+repository keeps the build of the bundled demo's system file in ``dashboards/generated``.
 """
 
 from __future__ import annotations
@@ -16,12 +17,13 @@ from typing import Any
 
 import yaml
 
-from vigil.alerts.prometheus_rules import load_slos
 from vigil.dashboards.common import dumps
 from vigil.dashboards.datasources import provisioning
+from vigil.dashboards.exporters import watched
+from vigil.dashboards.infrastructure import infrastructure_dashboard
 from vigil.dashboards.overview import overview_dashboard
 from vigil.dashboards.service import service_dashboard
-from vigil.demo_marketplace.catalog import SERVICES
+from vigil.system import System
 
 COMMITTED = Path(__file__).resolve().parent / "generated"
 FOLDER_UID = "vigil"
@@ -38,10 +40,19 @@ class BuildOptions:
     api_payloads: bool = False
 
 
-def dashboards() -> list[dict[str, Any]]:
-    """The overview, then one dashboard per catalog service, in catalog order."""
-    slos = load_slos()
-    return [overview_dashboard(slos=slos), *(service_dashboard(s, slos=slos) for s in SERVICES)]
+def dashboards(system: System) -> list[dict[str, Any]]:
+    """The overview, one dashboard per service in the system file's order, then the infrastructure's (when
+    some component has a selector: without one there is nothing of it to draw)."""
+    boards = [overview_dashboard(system), *(service_dashboard(system, s) for s in system.services)]
+    if watched(system):
+        boards.append(infrastructure_dashboard(system))
+    uids = [board["uid"] for board in boards]
+    clashes = sorted({uid for uid in uids if uids.count(uid) > 1})
+    if clashes:  # a service named "overview" or "infrastructure" would replace that dashboard
+        raise ValueError(
+            f"{system.name}: dashboards would share the uid {', '.join(clashes)}; rename the service"
+        )
+    return boards
 
 
 def dashboard_provider(path: str) -> dict[str, Any]:
@@ -73,18 +84,22 @@ def api_payload(dashboard: Mapping[str, Any], *, message: str = "vigil dashboard
     }
 
 
-def render(options: BuildOptions | None = None) -> dict[str, str]:
+def render(system: System, options: BuildOptions | None = None) -> dict[str, str]:
     """Relative path -> file text of the whole build."""
     options = options or BuildOptions()
     files: dict[str, str] = {}
-    for board in dashboards():
+    for board in dashboards(system):
         files[f"dashboards/{board['uid']}.json"] = dumps(board)
         if options.api_payloads:
             files[f"api/{board['uid']}.json"] = (
                 json.dumps(api_payload(board), indent=2, sort_keys=True) + "\n"
             )
+    logs = system.telemetry.logs
     datasources = provisioning(
-        prometheus_url=options.prometheus_url, elasticsearch_url=options.elasticsearch_url
+        prometheus_url=options.prometheus_url,
+        elasticsearch_url=options.elasticsearch_url,
+        log_index=logs.index,
+        level_field=logs.level_field,
     )
     files["provisioning/datasources/vigil.yaml"] = HEADER + _yaml(datasources)
     files["provisioning/dashboards/vigil.yaml"] = HEADER + _yaml(

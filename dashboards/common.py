@@ -17,6 +17,8 @@ from grafanalib._gen import DashboardEncoder
 from vigil.dashboards.datasources import ELASTICSEARCH, PROMETHEUS, Datasource
 
 SCHEMA_VERSION = 39  # Grafana 10.4 / 11
+OVERVIEW_UID = "vigil-overview"
+INFRASTRUCTURE_UID = "vigil-infrastructure"
 # Keys grafanalib emits that the current model has replaced or ignores.
 _LEGACY_KEYS = {
     "rows",
@@ -42,6 +44,11 @@ _EMPTY_OK = {
     "targets",
     "options",
 }
+
+
+def service_uid(service: str) -> str:
+    """A service's dashboard; alert links (``dashboard_url``) name it the same way."""
+    return f"vigil-{service}"
 
 
 def datasource_variables() -> list[g.Template]:

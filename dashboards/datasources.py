@@ -26,7 +26,8 @@ class Datasource:
 PROMETHEUS = Datasource("prometheus", "vigil-prometheus", "Prometheus", "datasource")
 ELASTICSEARCH = Datasource("elasticsearch", "vigil-elasticsearch", "Elasticsearch logs", "logs")
 
-LOG_INDEX = "logs-marketplace-*"
+# Only for callers that pass no index; a build passes its system's (``telemetry.logs.index``).
+LOG_INDEX = "logs-*"  # the default of a system file's telemetry.logs.index
 TIME_FIELD = "@timestamp"
 
 
@@ -35,6 +36,7 @@ def provisioning(
     prometheus_url: str,
     elasticsearch_url: str,
     log_index: str = LOG_INDEX,
+    level_field: str = "log.level",
     scrape_interval: str = "5s",
 ) -> dict[str, Any]:
     """Grafana's datasource provisioning file (``provisioning/datasources/*.yaml``)."""
@@ -64,7 +66,7 @@ def provisioning(
                     "index": log_index,
                     "timeField": TIME_FIELD,
                     "logMessageField": "message",
-                    "logLevelField": "log.level",
+                    "logLevelField": level_field,
                     "maxConcurrentShardRequests": 5,
                 },
             },

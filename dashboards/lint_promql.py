@@ -33,6 +33,11 @@ COUNTER_FUNCTIONS = frozenset({"rate", "irate", "increase", "resets"})
 # Checking that a counter exists at all does not read its value either.
 COUNTER_EXISTENCE_FUNCTIONS = frozenset({"absent", "absent_over_time"})
 COUNTER_SUFFIXES = ("_total", "_count", "_sum", "_bucket")
+# Gauges whose names end like counters: postgres_exporter's sessions and locks by state and mode, and
+# OpenTelemetry's connection pool size (an UpDownCounter, db.client.connection.count).
+GAUGES_NAMED_LIKE_COUNTERS = frozenset(
+    {"pg_stat_activity_count", "pg_locks_count", "db_client_connection_count"}
+)
 
 
 def variable_name(match: re.Match[str]) -> str:
@@ -172,7 +177,7 @@ def counters_outside_rate(ast: promql_parser.Expr) -> list[str]:
             depth += 1
         elif isinstance(node, promql_parser.VectorSelector) and depth == 0:
             name = _selector_name(node)
-            if name.endswith(COUNTER_SUFFIXES):
+            if name.endswith(COUNTER_SUFFIXES) and name not in GAUGES_NAMED_LIKE_COUNTERS:
                 found.append(name)
 
     def leave(node: promql_parser.Expr) -> None:

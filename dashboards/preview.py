@@ -31,7 +31,8 @@ from vigil.dashboards.preview_panels import (
     draw_timeseries,
 )
 from vigil.dashboards.queries import expand_panels, queries_of, resolve_variables
-from vigil.dashboards.query_runner import has_data, run
+from vigil.dashboards.query_runner import DEFAULT_LOGS, has_data, run
+from vigil.system.telemetry import LogTelemetry
 
 WIDTH_IN = 18.0  # 1800 px at 100 dpi, about a browser's width
 CELL_HEIGHT_IN = 0.32  # Grafana's grid row is 30 px high next to 75 px wide columns
@@ -235,15 +236,19 @@ def render(
     start: datetime,
     end: datetime,
     out_dir: Path,
+    logs: LogTelemetry = DEFAULT_LOGS,
 ) -> tuple[Path, Path]:
-    """Query every panel over ``start``..``end``; write ``<uid>.png`` and ``<uid>.html`` into ``out_dir``."""
+    """Query every panel over ``start``..``end``; write ``<uid>.png`` and ``<uid>.html`` into ``out_dir``.
+
+    ``logs`` is where the system's logs are (``system.telemetry.logs``)."""
     values = resolve_variables(dashboard, prometheus_url=prometheus_url, start=start, end=end)
     uid = dashboard.get("uid", "dashboard")
     placements = []
     for panel, panel_values, x, y, w, h in _compact(_ordered(expand_panels(dashboard, values))):
         queries = [] if panel.get("type") == "row" else queries_of(panel, panel_values, dashboard_uid=uid)
         urls = {"prometheus_url": prometheus_url, "elasticsearch_url": elasticsearch_url}
-        placements.append(Placed(panel, x, y, w, h, [run(q, start=start, end=end, **urls) for q in queries]))
+        results = [run(q, start=start, end=end, logs=logs, **urls) for q in queries]
+        placements.append(Placed(panel, x, y, w, h, results))
     title, period = dashboard.get("title", uid), f"{start:%Y-%m-%d %H:%M:%S} to {end:%Y-%m-%d %H:%M:%S %Z}"
     # Titles, legends and log lines are data, not TeX: a "$" in them must not start mathtext.
     with matplotlib.rc_context({"text.parse_math": False}):

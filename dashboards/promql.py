@@ -2,24 +2,35 @@
 
 from __future__ import annotations
 
-import re
+from collections.abc import Mapping
 
-from vigil.alerts.prometheus_rules import repr_label as quote  # a PromQL string literal
+from vigil.collectors.promql import matchers, quote
+from vigil.system.components import regex_literal
+
+__all__ = ["RATE", "label_matchers", "one_of", "quantile", "quote", "rate", "ratio_or_zero", "selector"]
 
 RATE = "$__rate_interval"
 
 
-def selector(metric: str, *matchers: str, **labels: str) -> str:
-    """``metric{a="x", <raw matchers>}``; raw matchers carry operators such as ``route=~"$route"``."""
-    parts = [f"{name}={quote(value)}" for name, value in labels.items()] + list(matchers)
-    return f"{metric}{{{', '.join(parts)}}}" if parts else metric
+def label_matchers(*parts: Mapping[str, str] | str) -> str:
+    """``a="x", b=~"y|z"`` from label mappings as the system file writes them (a ``~`` value is a regex)
+    and raw matchers, which carry their own operator (``route=~"$route"``): a dashboard variable is not a
+    label value, so it must not be quoted or escaped as one."""
+    rendered = [part if isinstance(part, str) else matchers(part)[1:-1] for part in parts]
+    return ", ".join(part for part in rendered if part)
+
+
+def selector(metric: str, *parts: Mapping[str, str] | str) -> str:
+    """``metric{...}`` (see :func:`label_matchers`); the bare name when nothing is matched."""
+    inner = label_matchers(*parts)
+    return f"{metric}{{{inner}}}" if inner else metric
 
 
 def one_of(label: str, values: tuple[str, ...] | list[str]) -> str:
     """A matcher for any of ``values`` (exact strings: regex characters such as '.' are escaped)."""
     if len(values) == 1:
         return f"{label}={quote(values[0])}"
-    return f"{label}=~{quote('|'.join(re.escape(v) for v in values))}"
+    return f"{label}=~{quote('|'.join(regex_literal(v) for v in values))}"
 
 
 def rate(series: str, *, by: str = "") -> str:

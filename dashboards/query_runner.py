@@ -22,8 +22,9 @@ from vigil.alerts.prometheus_rules import duration as prometheus_duration
 from vigil.collectors.logs import ecs_field
 from vigil.collectors.prometheus_client import PrometheusClient, PrometheusError
 from vigil.collectors.prometheus_client import Series as PromSeries
-from vigil.dashboards.datasources import LOG_INDEX, TIME_FIELD
+from vigil.dashboards.datasources import TIME_FIELD
 from vigil.dashboards.queries import PanelQuery, epoch_seconds, substitute
+from vigil.system.telemetry import LogTelemetry
 
 # Grafana's kbn.roundInterval: a raw interval snaps to the nearest of these (seconds).
 NICE_INTERVALS = [
@@ -47,6 +48,7 @@ NICE_INTERVALS = [
     21600,
     43200,
 ]
+DEFAULT_LOGS = LogTelemetry()  # ECS fields in logs-*: OpenTelemetry's and Elastic's defaults
 MAX_PROMETHEUS_POINTS = 11_000  # Prometheus refuses range queries with more points per series
 LEGEND_FIELD = re.compile(r"\{\{\s*(?:term\s+)?(.+?)\s*\}\}")
 FIELD_METRICS = ("avg", "sum", "min", "max", "cardinality")
@@ -116,12 +118,15 @@ def run(
     end: datetime,
     prometheus_url: str,
     elasticsearch_url: str,
-    index: str = LOG_INDEX,
+    logs: LogTelemetry = DEFAULT_LOGS,
     step: float | None = None,
     scrape_interval: float = 5.0,
     timeout: float = 30.0,
 ) -> QueryResult:
-    """Run one panel query over ``start``..``end``; ``step`` defaults to Grafana's ``$__interval``."""
+    """Run one panel query over ``start``..``end``; ``step`` defaults to Grafana's ``$__interval``.
+
+    ``logs`` says where the system's logs are: the index Elasticsearch queries search and the fields a log
+    line's level and service are read from."""
     begin, finish = epoch_seconds(start), epoch_seconds(end)
     if step is None:
         step = grafana_interval(
@@ -129,7 +134,7 @@ def run(
         )
     if query.kind == "elasticsearch":
         return _run_elasticsearch(
-            query, start=begin, end=finish, interval=step, url=elasticsearch_url, index=index
+            query, start=begin, end=finish, interval=step, url=elasticsearch_url, logs=logs
         )
     step = max(step, (finish - begin) / MAX_PROMETHEUS_POINTS)
     text = substitute(
@@ -179,7 +184,7 @@ def _client(url: str) -> Elasticsearch:
 
 
 def _run_elasticsearch(
-    query: PanelQuery, *, start: float, end: float, interval: float, url: str, index: str
+    query: PanelQuery, *, start: float, end: float, interval: float, url: str, logs: LogTelemetry
 ) -> QueryResult:
     target = query.target
     time_field = target.get("timeField") or TIME_FIELD
@@ -209,16 +214,18 @@ def _run_elasticsearch(
                 or 100
             )
             response = _client(url).search(
-                index=index,
+                index=logs.index,
                 query=search,
                 size=limit,
                 sort=[{time_field: {"order": "desc", "unmapped_type": "boolean"}}],
                 track_total_hits=True,
             )
-            lines = [_log_line(hit["_source"], time_field) for hit in response["hits"]["hits"]]
+            lines = [_log_line(hit["_source"], time_field, logs) for hit in response["hits"]["hits"]]
             return QueryResult(query, logs=lines, hits=response["hits"]["total"]["value"])
         aggs = _aggregations(buckets, metrics, start=start, end=end, interval=interval, time_field=time_field)
-        response = _client(url).search(index=index, query=search, size=0, aggs=aggs, track_total_hits=True)
+        response = _client(url).search(
+            index=logs.index, query=search, size=0, aggs=aggs, track_total_hits=True
+        )
     except (ApiError, TransportError, ValueError) as exc:
         return QueryResult(query, error=f"Elasticsearch: {str(exc)[:500]}")
     hits = response["hits"]["total"]["value"]
@@ -311,11 +318,11 @@ def _es_series(
         )
 
 
-def _log_line(source: Mapping[str, Any], time_field: str) -> LogLine:
+def _log_line(source: Mapping[str, Any], time_field: str, logs: LogTelemetry) -> LogLine:
     stamp = datetime.fromisoformat(str(ecs_field(source, time_field)).replace("Z", "+00:00"))
     return LogLine(
         timestamp=stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC),
-        level=str(ecs_field(source, "log.level") or ""),
+        level=str(ecs_field(source, logs.level_field) or ""),
         message=str(ecs_field(source, "message") or ""),
-        service=str(ecs_field(source, "service.name") or ""),
+        service=str(ecs_field(source, logs.service_field) or ""),
     )

@@ -1,12 +1,19 @@
-"""The marketplace's service catalog: the one source of truth for what runs where.
+"""The marketplace's services as its runner, HAProxy, load generator and deployment files need them.
 
-The local runner, HAProxy, Prometheus targets, deployment files and dashboards are all
-generated from this list, so adding a service here is all it takes to run, scrape and chart it.
+The one source of truth is ``system.yaml`` beside this module: the marketplace describes itself to vigil
+there exactly as any user's system would, and this module reads it (ports, replicas, calls, queues), so
+adding a service to that file is all it takes to run, scrape, chart and watch it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
+
+from vigil.system import System, load_system
+
+SYSTEM_FILE = Path(__file__).resolve().with_name("system.yaml")
+SYSTEM: System = load_system(SYSTEM_FILE)
 
 
 @dataclass(frozen=True)
@@ -42,89 +49,31 @@ class Service:
 EXCHANGE = "orders"
 DEAD_LETTER_EXCHANGE = "orders.dlx"
 
-QUEUES: tuple[Queue, ...] = (
-    Queue("payments.order-placed", "order.placed", consumer="payments"),
-    Queue("warehouse.order-paid", "order.paid", consumer="warehouse"),
-)
 
-SERVICES: tuple[Service, ...] = (
-    Service(
-        "gateway",
-        8000,
-        "storefront API: the entry point for users",
-        calls=("catalog", "cart", "orders", "recommendations"),
-        routes=(
-            "/api/products",
-            "/api/products/{product_id}",
-            "/api/search",
-            "/api/cart/{cart_id}",
-            "/api/cart/{cart_id}/items",
-            "/api/checkout",
-            "/api/orders/{order_id}",
-        ),
-        default_replicas=2,
-    ),
-    Service(
-        "catalog",
-        8001,
-        "products and search on PostgreSQL with a Redis cache-aside layer",
-        uses=("postgresql", "redis"),
-        caches=("product_list", "product", "search"),
-        routes=("/products", "/products/{product_id}", "/search"),
-        default_replicas=2,
-    ),
-    Service(
-        "cart",
-        8002,
-        "shopping carts in Redis",
-        uses=("redis",),
-        calls=("catalog",),
-        routes=("/carts/{cart_id}", "/carts/{cart_id}/items"),
-    ),
-    Service(
-        "orders",
-        8003,
-        "checkout: writes the order and publishes order.placed",
-        uses=("postgresql", "rabbitmq"),
-        calls=("cart",),
-        publishes=("order.placed",),
-        routes=("/orders", "/orders/{order_id}"),
-    ),
-    Service(
-        "payments",
-        8004,
-        "charges orders through the external payment gateway, publishes order.paid",
-        uses=("postgresql", "rabbitmq"),
-        calls=("payment-gateway",),
-        shares_tables_of=("orders",),  # marks orders paid
-        consumes=("payments.order-placed",),
-        publishes=("order.paid",),
-    ),
-    Service(
-        "warehouse",
-        8005,
-        "reserves stock for paid orders and fulfils them",
-        uses=("postgresql", "rabbitmq"),
-        shares_tables_of=("catalog", "orders"),  # takes stock, marks orders fulfilled
-        consumes=("warehouse.order-paid",),
-    ),
-    Service(
-        "recommendations",
-        8006,
-        "products bought together",
-        uses=("postgresql",),
-        shares_tables_of=("catalog",),  # joins the products table
-        routes=("/recommendations/{product_id}",),
-    ),
-    Service(
-        "payment-gateway",
-        8009,
-        "simulated external payment provider with realistic latency",
-        external=True,
-        routes=("/v1/charges",),
-    ),
-)
+def _service(system: System, name: str) -> Service:
+    spec = system.service(name)
+    if spec.port is None:
+        raise ValueError(f"{SYSTEM_FILE}: service {name!r} needs a port: the marketplace runs it there")
+    return Service(
+        name=spec.name,
+        port=spec.port,
+        description=spec.description,
+        uses=tuple(spec.uses),
+        calls=tuple(spec.calls),
+        shares_tables_of=tuple(system.shares_resources_of(name)),
+        consumes=tuple(q.name for q in system.consumes(name)),
+        publishes=tuple(q.routing_key for q in system.publishes(name)),
+        caches=tuple(spec.caches),
+        external=spec.external,
+        default_replicas=spec.replicas,
+        routes=tuple(spec.routes),
+    )
 
+
+QUEUES: tuple[Queue, ...] = tuple(
+    Queue(q.name, q.routing_key, consumer=q.consumers[0]) for q in SYSTEM.queues if q.consumers
+)
+SERVICES: tuple[Service, ...] = tuple(_service(SYSTEM, s.name) for s in SYSTEM.services)
 BY_NAME = {s.name: s for s in SERVICES}
 
 

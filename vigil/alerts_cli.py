@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -11,12 +12,14 @@ from rich.markup import escape
 from rich.table import Table
 
 from vigil.console import console
+from vigil.system_cli import load_or_exit
 
 if TYPE_CHECKING:
     from vigil.alerts.alertmanager import AlertmanagerClient
 
 app = typer.Typer(
-    help="vigil's alerts in Alertmanager: silences and maintenance windows.", no_args_is_help=True
+    help="vigil's alerts: Alertmanager config and Prometheus rules for a system; silences.",
+    no_args_is_help=True,
 )
 silence_app = typer.Typer(
     help="Mute matching alerts in Alertmanager for a while; a later --start plans a maintenance window.",
@@ -140,3 +143,66 @@ def expire(
                 console.print(f"expired {silence_id}")
     if failed:
         raise typer.Exit(1)
+
+
+SystemOption = Annotated[Path, typer.Option("--system", help="the system file (YAML) to generate for")]
+
+
+@app.command("config")
+def alertmanager_config(
+    system: SystemOption,
+    secret_file: Annotated[
+        Path | None,
+        typer.Option(
+            help="the secret vigil's webhook expects (absolute); else $VIGIL_ALERTS_VIGIL_SECRET_FILE"
+        ),
+    ] = None,
+    vigil_url: Annotated[
+        str | None, typer.Option(help="vigil's webhook; else $VIGIL_ALERTS_VIGIL_URL or the local default")
+    ] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="file to write; default: stdout")] = None,
+) -> None:
+    """Alertmanager's configuration for a system: routes by severity, then team and service; inhibitions.
+
+    Channels (Slack, PagerDuty, email, per team or service) come from VIGIL_ALERTS_* variables.
+    """
+    import os
+
+    from pydantic import ValidationError
+
+    from vigil.alerts.alertmanager_config import WEBHOOK_PATH, ReceiverSettings, build_config, render
+
+    given: dict[str, object] = {}
+    if secret_file is not None:
+        given["vigil_secret_file"] = secret_file.expanduser().resolve()
+    if vigil_url is not None:
+        given["vigil_url"] = vigil_url
+    elif "VIGIL_ALERTS_VIGIL_URL" not in os.environ:
+        given["vigil_url"] = "http://127.0.0.1:9400" + WEBHOOK_PATH
+    try:
+        settings = ReceiverSettings(**given)
+        text = render(build_config(settings, system=load_or_exit(system)))
+    except (ValidationError, ValueError) as error:
+        raise _fail("alertmanager config", error) from error
+    if out is None:
+        typer.echo(text, nl=False)
+    else:
+        out.write_text(text)
+        console.print(f"wrote {out}")
+
+
+@app.command("rules")
+def prometheus_rules(
+    system: SystemOption,
+    out: Annotated[Path, typer.Option("--out", "-o", help="folder for the rule files")] = Path("rules"),
+) -> None:
+    """Prometheus rules for a system: SLO recording rules and multi-window burn-rate alerts, queue
+    backlog alerts, and the alert on vigil's own anomaly scores (check them with `promtool check rules`)."""
+    from vigil.alerts.prometheus_rules import RuleGenerationError, rule_files, write_rules
+
+    try:
+        written = write_rules(out, rule_files(load_or_exit(system)))
+    except RuleGenerationError as error:
+        raise _fail("rules", error) from error
+    for path in written:
+        console.print(f"wrote {path}")

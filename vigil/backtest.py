@@ -21,11 +21,10 @@ from vigil.collectors.prometheus_api import (
     MAX_POINTS_PER_REQUEST,
     PrometheusClient,
     PrometheusCollector,
-    PromSignal,
 )
 from vigil.config import SignalConfig, VigilConfig
 from vigil.detectors.base import AnyDetector
-from vigil.runtime.build import detector_factory
+from vigil.runtime.build import detector_factory, prom_signal, promql_of
 from vigil.runtime.joins import Composite
 
 
@@ -84,10 +83,7 @@ def replay_signal(
 ) -> SignalReplay:
     """Replay one PromQL signal, or one composite from its ``inputs`` (the composite's input signals)."""
     queried = list(inputs) if signal.inputs is not None else [signal]
-    proms = [
-        PromSignal(s.name, s.query or "", s.step, tuple(s.keep_labels) if s.keep_labels is not None else None)
-        for s in queried
-    ]
+    proms = [prom_signal(s) for s in queried]
     # A first round at `end` reads [align_up(end - lookback), align_down(end)], the whole range, through the
     # collector `vigil run` uses: same steps, chunks, series keys and duplicate handling.
     collector = PrometheusCollector(
@@ -236,13 +232,14 @@ class Backtest:
 
 
 def select_signals(config: VigilConfig, names: Sequence[str] | None) -> list[SignalConfig]:
-    """The signals to replay: all PromQL ones and joins of them that are scored, or those named."""
+    """The signals to replay: all Prometheus ones (PromQL or metric specs) and joins of them that are
+    scored, or those named."""
     known = {s.name: s for s in config.signals}
 
     def replayable(s: SignalConfig) -> bool:
         if s.inputs is None:
-            return s.query is not None
-        return all(i in known and known[i].query is not None for i in s.inputs)
+            return promql_of(s) is not None
+        return all(i in known and promql_of(known[i]) is not None for i in s.inputs)
 
     if not names:
         return [s for s in config.signals if s.detect and replayable(s)]
@@ -252,7 +249,8 @@ def select_signals(config: VigilConfig, names: Sequence[str] | None) -> list[Sig
     not_promql = [n for n in names if not replayable(known[n])]
     if not_promql:
         raise ValueError(
-            f"only PromQL signals (and joins of them) can be replayed; not {', '.join(not_promql)}"
+            "only signals Prometheus computes (PromQL, metric specs, and joins of them) can be replayed; "
+            f"not {', '.join(not_promql)}"
         )
     return [known[n] for n in dict.fromkeys(names)]
 

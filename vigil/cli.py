@@ -15,6 +15,7 @@ from vigil.dashboards_cli import app as dashboards_app
 from vigil.marketplace_cli import app as marketplace_app
 from vigil.stack import Stack, StackError
 from vigil.stack.install import InstallError
+from vigil.system_cli import app as system_app
 
 if TYPE_CHECKING:  # the backtest's modules are imported only when it runs
     from vigil.backtest import Backtest
@@ -34,6 +35,7 @@ app.add_typer(stack_app, name="stack")
 app.add_typer(marketplace_app, name="marketplace")
 app.add_typer(alerts_app, name="alerts")
 app.add_typer(dashboards_app, name="dashboards")
+app.add_typer(system_app, name="system")
 
 Components = Annotated[list[str] | None, typer.Argument(help="component names; all when omitted")]
 
@@ -112,7 +114,12 @@ def demo(
     port: Annotated[
         int, typer.Option(help="vigil's port (the stack's Alertmanager calls back to it)")
     ] = 9400,
-    live: Annotated[bool, typer.Option(help="redraw a live status panel (else one line per event)")] = True,
+    live: Annotated[
+        bool | None,
+        typer.Option(
+            help="redraw a live status panel (else one line per event); default: live only on a terminal"
+        ),
+    ] = None,
 ) -> None:
     """The whole story: a Black Friday surge, a fault at its peak, and vigil catching it before customers do.
 
@@ -131,7 +138,14 @@ def demo(
         raise typer.Exit(2) from error
     folder = out or Path("reports") / f"demo-{chosen.name}-{time.strftime('%Y%m%d-%H%M%S')}"
     options = DemoOptions(
-        chosen, folder, config=config, seed=seed, base_users=users, vigil_port=port, live=live
+        chosen,
+        folder,
+        config=config,
+        seed=seed,
+        base_users=users,
+        vigil_port=port,
+        # A redrawn panel shows nothing in a file or a pipe until it ends; there, print events as they come.
+        live=console.is_terminal if live is None else live,
     )
     try:
         recording, outcome = run_demo(options, console)
@@ -149,7 +163,11 @@ def demo(
 @app.command()
 def run(
     config: Annotated[
-        Path | None, typer.Option("--config", "-c", help="vigil.yaml; default: scrape the demo")
+        Path, typer.Option("--config", "-c", help="vigil.yaml: the system file, sources, alerting")
+    ] = Path("vigil.yaml"),
+    system: Annotated[
+        Path | None,
+        typer.Option("--system", help="the system file to watch (overrides system: in the config)"),
     ] = None,
     port: Annotated[int | None, typer.Option(help="override server.port")] = None,
     shard: Annotated[
@@ -158,11 +176,10 @@ def run(
 ) -> None:
     """Collect signals on a schedule, score them, and serve /metrics, /api/v1/* and /healthz."""
     from vigil.config import ConfigError, ShardConfig, load_config
-    from vigil.runtime.defaults import default_config
     from vigil.runtime.service import run as run_service
 
     try:
-        settings = load_config(config) if config is not None else default_config()
+        settings = load_config(config, system=system)
         if shard is not None:
             settings = settings.model_copy(update={"shard": ShardConfig.parse(shard)})
     except (ConfigError, ValueError) as error:

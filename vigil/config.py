@@ -5,6 +5,7 @@ A wrong field is reported with its path, e.g. ``signals.2.step: not a duration: 
 
 from __future__ import annotations
 
+import os
 import re
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -45,6 +46,18 @@ def _unix_time(value: Any) -> float:
 
 
 UnixTime = Annotated[float, BeforeValidator(_unix_time)]
+
+
+def default_state_dir() -> Path:
+    """Where vigil keeps what must survive a restart: ``$VIGIL_STATE_DIR``, else /var/lib/vigil as root,
+    else the user's state directory."""
+    if os.environ.get("VIGIL_STATE_DIR"):
+        return Path(os.environ["VIGIL_STATE_DIR"])
+    if os.geteuid() == 0:
+        return Path("/var/lib/vigil")
+    return Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state") / "vigil"
+
+
 SNAKE_CASE = re.compile(r"^[a-z_][a-z0-9_]*$")
 # Series the Elasticsearch log source produces (vigil.collectors.logs); usable as `inputs`.
 LOG_SIGNALS = ("log_lines", "log_errors", "log_template_lines")
@@ -123,38 +136,54 @@ class DetectorConfig(BaseModel):
         return self
 
 
-class ScrapeSpec(Strict):
-    metric: str
+class MetricSpec(Strict):
+    """A signal computed from one metric, the same with either source: the embedded scraper computes it
+    from raw samples, a Prometheus source evaluates the equivalent PromQL (``vigil.collectors.promql``)."""
+
+    name: str = Field(description="metric name; a histogram's base name for quantiles")
     kind: Literal["rate", "gauge", "quantile", "ratio"]
     by: list[str] = Field(default_factory=list)
-    match: dict[str, str] = Field(default_factory=dict)
+    match: dict[str, str] = Field(default_factory=dict, description="label matchers; '~' starts a regex")
     quantile: float | None = Field(None, gt=0, lt=1)
     numerator_match: dict[str, str] = Field(default_factory=dict)
-    aggregation: Literal["sum", "max", "avg"] = "sum"
+    aggregation: Literal["sum", "max", "min", "avg"] = "sum"
+    min_rate: float | None = Field(None, ge=0, description="quantile/ratio: skip groups with fewer events/s")
+    labels: dict[str, str] = Field(default_factory=dict, description="constant labels added to each series")
+    scale: float = Field(1.0, description="multiplier, e.g. the step to turn a rate into events per step")
 
 
 class SignalConfig(Strict):
     name: str
     description: str = ""
     query: str | None = Field(None, description="PromQL, evaluated by the Prometheus source")
-    scrape: ScrapeSpec | None = Field(None, description="computed by the embedded /metrics scraper")
+    metric: MetricSpec | None = Field(None, description="one metric, through whichever source is configured")
     inputs: list[str] | None = Field(
         None, description="other signals joined into one detector input (see vigil.runtime.joins)"
     )
     by: list[str] = Field(default_factory=list, description="labels the inputs are joined on")
-    step: Duration = 15.0
+    step: Duration = Field(15.0, description="default: the config's `step`")
     keep_labels: list[str] | None = None
     detect: bool = Field(True, description="false: collected only as an input of other signals")
     severity: Literal["page", "ticket"] = Field("ticket", description="how its alerts reach people")
     detector: DetectorConfig = Field(default_factory=DetectorConfig)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _scrape_is_metric(cls, data: Any) -> Any:
+        """``scrape: {metric: m, ...}``, the earlier spelling, is ``metric: {name: m, ...}``."""
+        if isinstance(data, dict) and isinstance(data.get("scrape"), dict) and "metric" not in data:
+            spec = dict(data["scrape"])
+            data = {k: v for k, v in data.items() if k != "scrape"}
+            data["metric"] = {"name": spec.pop("metric", None), **spec}
+        return data
+
     @model_validator(mode="after")
     def _one_source(self) -> SignalConfig:
         if not SNAKE_CASE.match(self.name):
             raise ValueError(f"signal name {self.name!r} must be snake_case")
-        if sum(x is not None for x in (self.query, self.scrape, self.inputs)) != 1:
+        if sum(x is not None for x in (self.query, self.metric, self.inputs)) != 1:
             raise ValueError(
-                f"signal {self.name!r} needs exactly one of `query` (PromQL), `scrape` or `inputs`"
+                f"signal {self.name!r} needs exactly one of `query` (PromQL), `metric` or `inputs`"
             )
         scalar = self.detector.input_kind == "scalar"
         if self.inputs is None and not scalar:
@@ -171,7 +200,8 @@ class SignalConfig(Strict):
 
     @property
     def source(self) -> str:
-        return "prometheus" if self.query is not None else "scrape" if self.scrape is not None else "inputs"
+        """prometheus (PromQL), metric (whichever source computes metrics) or inputs (a join)."""
+        return "prometheus" if self.query is not None else "metric" if self.metric is not None else "inputs"
 
 
 class ExclusionWindow(Strict):
@@ -236,7 +266,7 @@ class AlertingConfig(Strict):
     alertmanager_urls: list[str] = Field(
         default_factory=lambda: ["http://127.0.0.1:9093"], description="all members of an HA cluster"
     )
-    outbox: Path | None = Field(None, description="SQLite file; default <stack home>/vigil/outbox.sqlite")
+    outbox: Path | None = Field(None, description="SQLite file; default <state_dir>/outbox.sqlite")
     resend_interval: Duration = 60.0
     threshold: float = Field(1.0, gt=0, description="score above which a series is anomalous")
     for_: Wait = Field(30.0, alias="for", description="above threshold this long to fire")
@@ -274,7 +304,12 @@ class ServerConfig(Strict):
 
 
 class VigilConfig(Strict):
+    system: Path | None = Field(None, description="the watched system's file (vigil.system)")
+    derive_signals: bool = Field(
+        True, description="add the signals derived from the system file; `signals` override them by name"
+    )
     sources: Sources = Field(default_factory=Sources)
+    step: Duration = Field(15.0, description="the step of signals that set none")
     signals: list[SignalConfig] = Field(default_factory=list)
     interval: Duration = Field(15.0, description="how often to collect and detect")
     window_points: int = Field(2880, ge=10, description="recent points kept in memory per series")
@@ -295,6 +330,31 @@ class VigilConfig(Strict):
     register_targets: Path | None = Field(
         None, description="file_sd JSON to write so Prometheus scrapes vigil"
     )
+    state_dir: Path = Field(default_factory=default_state_dir, description="what survives a restart")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _derived_signals(cls, data: Any) -> Any:
+        """The system file's signals first, then this file's (one with the same name replaces its twin);
+        each without a step of its own takes the config's."""
+        if not isinstance(data, dict):
+            return data
+        step = _duration(data.get("step", 15.0))
+        signals = list(data.get("signals") or [])
+        if data.get("system") and data.get("derive_signals", True) is not False:
+            from vigil.system import load_system
+            from vigil.system.signals import derive_signals
+
+            names = {s.get("name") for s in signals if isinstance(s, dict)}
+            derived = derive_signals(load_system(Path(data["system"])), step=step)
+            signals = [s for s in derived if s["name"] not in names] + signals
+        signals = [{"step": step, **s} if isinstance(s, dict) else s for s in signals]
+        return {**data, "signals": signals}
+
+    @property
+    def metric_source(self) -> str | None:
+        """Who computes ``metric`` signals: Prometheus when configured (PromQL), else the scraper."""
+        return "prometheus" if self.sources.prometheus else "scrape" if self.sources.scrape else None
 
     @model_validator(mode="after")
     def _sources_for_signals(self) -> VigilConfig:
@@ -304,9 +364,11 @@ class VigilConfig(Strict):
             raise ValueError(f"signal names must be unique; repeated: {', '.join(duplicated)}")
         if any(s.query for s in self.signals) and self.sources.prometheus is None:
             raise ValueError("signals with `query` need sources.prometheus")
-        if any(s.scrape for s in self.signals) and self.sources.scrape is None:
-            raise ValueError("signals with `scrape` need sources.scrape")
-        source_of = {s.name: s.source for s in self.signals} | dict.fromkeys(LOG_SIGNALS, "elasticsearch")
+        if any(s.metric for s in self.signals) and self.metric_source is None:
+            raise ValueError("signals with `metric` need sources.prometheus or sources.scrape")
+        resolved = {"metric": self.metric_source or "scrape"}
+        source_of = {s.name: resolved.get(s.source, s.source) for s in self.signals}
+        source_of |= dict.fromkeys(LOG_SIGNALS, "elasticsearch")
         for signal in self.signals:
             if signal.inputs is None:
                 continue
@@ -339,14 +401,32 @@ def format_errors(error: ValidationError) -> str:
     return "\n".join(lines)
 
 
-def load_config(path: Path) -> VigilConfig:
+def read_config(path: Path) -> dict[str, Any]:
+    """The YAML of ``path`` as a dict, not yet validated; a relative ``system:`` made relative to the
+    config file's folder (so the dict can be changed and validated, or written, anywhere)."""
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = yaml.safe_load(path.read_text()) or {}
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such file") from None
     except yaml.YAMLError as error:
         raise ConfigError(f"{path}: not valid YAML: {error}") from error
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping of settings at the top level")
+    if isinstance(raw.get("system"), str):
+        raw["system"] = str((path.parent / Path(raw["system"]).expanduser()).resolve())
+    return raw
+
+
+def load_config(path: Path, *, system: Path | None = None) -> VigilConfig:
+    """``path`` read (``read_config``) and validated; ``system`` replaces its ``system:`` file."""
+    from vigil.system import SystemFileError
+
+    raw = read_config(path)
+    if system is not None:
+        raw["system"] = str(system.expanduser().resolve())
     try:
-        return VigilConfig.model_validate(raw or {})
+        return VigilConfig.model_validate(raw)
+    except SystemFileError as error:
+        raise ConfigError(f"{path}: system: {error}") from error
     except ValidationError as error:
         raise ConfigError(f"{path} is not a valid vigil config:\n{format_errors(error)}") from error

@@ -164,6 +164,12 @@ def _monitoring_services() -> dict[str, ComposeService]:
             "depends_on": _healthy("redis"),
             "restart": "unless-stopped",
         },
+        "elasticsearch-exporter": {
+            "image": "quay.io/prometheuscommunity/elasticsearch-exporter:v1.8.0",
+            "command": ["--es.uri=http://elasticsearch:9200"],
+            "depends_on": _healthy("elasticsearch"),
+            "restart": "unless-stopped",
+        },
         "prometheus": {
             "image": "prom/prometheus:v2.55.1",
             "volumes": [
@@ -206,7 +212,10 @@ def vigil_service() -> ComposeService:
             "image": IMAGE,
             "build": BUILD,
             "entrypoint": ["vigil", *vigil_config.run_args("0/1")],
-            "volumes": [f"./compose/vigil.yaml:{vigil_config.CONFIG_PATH}:ro"],
+            "volumes": [
+                f"./compose/vigil.yaml:{vigil_config.CONFIG_PATH}:ro",
+                f"../system.yaml:{vigil_config.SYSTEM_PATH}:ro",
+            ],
             "ports": [publish(vigil_config.PORT)],
             "healthcheck": _healthcheck("CMD", "python", "-c", shared.healthz_probe_code(vigil_config.PORT)),
             "depends_on": _healthy("prometheus", "elasticsearch"),

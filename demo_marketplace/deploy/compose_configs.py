@@ -7,7 +7,7 @@ from typing import Any
 from vigil.alerts.alertmanager_config import WEBHOOK_PATH, Receivers
 from vigil.dashboards.build import dashboard_provider
 from vigil.dashboards.datasources import provisioning
-from vigil.demo_marketplace.catalog import SERVICES
+from vigil.demo_marketplace.catalog import SERVICES, SYSTEM
 from vigil.demo_marketplace.deploy import shared, vigil_config
 from vigil.demo_marketplace.deploy.compose import (
     GRAFANA_DASHBOARDS,
@@ -48,6 +48,7 @@ def prometheus_config() -> dict[str, Any]:
             _static_job("alertmanager", "alertmanager:9093"),
             _static_job("postgres", "postgres-exporter:9187"),
             _static_job("redis", "redis-exporter:9121"),
+            _static_job("elasticsearch", "elasticsearch-exporter:9114"),
             _static_job("rabbitmq", "rabbitmq:15692"),
             # Per-queue depth, consumers, publishes and deliveries, which vigil.yaml's queue signals read
             # (the aggregated /metrics has no queue label), as in the local stack.
@@ -66,8 +67,12 @@ def prometheus_config() -> dict[str, Any]:
 
 def grafana_datasources() -> dict[str, Any]:
     """The dashboards' datasources (fixed uids) at the Compose network's addresses."""
+    logs = SYSTEM.telemetry.logs
     return provisioning(
-        prometheus_url="http://prometheus:9090", elasticsearch_url="http://elasticsearch:9200"
+        prometheus_url="http://prometheus:9090",
+        elasticsearch_url="http://elasticsearch:9200",
+        log_index=logs.index,
+        level_field=logs.level_field,
     )
 
 

@@ -41,7 +41,7 @@ def configmap() -> Manifest:
         "apiVersion": "v1",
         "kind": "ConfigMap",
         "metadata": meta(CONFIGMAP, labels(CONFIGMAP, "configuration")),
-        "data": {"vigil.yaml": cluster_config_text()},
+        "data": {"vigil.yaml": cluster_config_text(), "system.yaml": vigil_config.system_file_text()},
     }
 
 

@@ -11,13 +11,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from vigil.config import VigilConfig
+from vigil.config import VigilConfig, read_config
+from vigil.demo_marketplace.catalog import SYSTEM_FILE
 
 REPO_CONFIG = Path(__file__).resolve().parents[2] / "vigil.yaml"
 CONFIG_DIR = "/etc/vigil"  # where the containers find it
 CONFIG_PATH = f"{CONFIG_DIR}/vigil.yaml"
+SYSTEM_PATH = f"{CONFIG_DIR}/system.yaml"  # the marketplace's system file, shipped beside it
 PORT = 9400  # vigil's /metrics, /healthz and API
 
 # Compose service names; in Kubernetes, Services of these names in the namespace (see k8s_vigil.py).
@@ -27,12 +27,11 @@ ELASTICSEARCH_URL = "http://elasticsearch:9200"
 
 def deployed_config(prometheus_url: str, elasticsearch_url: str) -> dict[str, Any]:
     """The repository's config, reading the given Prometheus and Elasticsearch, serving on all interfaces."""
-    try:
-        config: dict[str, Any] = yaml.safe_load(REPO_CONFIG.read_text())
-    except FileNotFoundError:
+    if not REPO_CONFIG.exists():
         raise FileNotFoundError(
             f"{REPO_CONFIG}: the deployment files are generated from a source checkout of the repository"
-        ) from None
+        )
+    config = read_config(REPO_CONFIG)
     sources = config["sources"]
     sources["prometheus"] = {**sources["prometheus"], "url": prometheus_url}
     sources["elasticsearch"] = {**sources["elasticsearch"], "url": elasticsearch_url}
@@ -40,8 +39,13 @@ def deployed_config(prometheus_url: str, elasticsearch_url: str) -> dict[str, An
     config["server"] = {**config.get("server", {}), "host": "0.0.0.0", "port": PORT}
     # Prometheus finds vigil by its pod annotations (Kubernetes) or a static target (Compose), not a file.
     config["register_targets"] = None
-    VigilConfig.model_validate(config)  # fail at generation, not in the pods
-    return config
+    VigilConfig.model_validate({**config, "system": str(SYSTEM_FILE)})  # fail at generation, not in the pods
+    return {**config, "system": SYSTEM_PATH}
+
+
+def system_file_text() -> str:
+    """The system file as shipped to the containers (the demo's own, verbatim)."""
+    return SYSTEM_FILE.read_text()
 
 
 def run_args(shard: str) -> list[str]:

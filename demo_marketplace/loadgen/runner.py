@@ -158,11 +158,13 @@ def wait_load(process: LoadProcess) -> LoadResult:
 
 
 def stop_load(process: LoadProcess, *, timed_out: bool = False) -> LoadResult:
-    """Stop a run now (SIGINT, then SIGKILL for the whole process group) and read its statistics."""
-    if process.poll() is None:
-        # Ctrl-C: while a shape runs headless, locust handles SIGINT (not yet SIGTERM) by quitting
-        # cleanly, writing its CSV files and summary.
-        process.send_signal(signal.SIGINT)
+    """Stop a run now (SIGINT, then SIGTERM, then SIGKILL for the whole process group); its statistics."""
+    # Ctrl-C: while a shape runs headless, locust quits cleanly on SIGINT, writing its CSV files and
+    # summary. On a busy machine it has been seen to sit through one; its SIGTERM handler shuts down too.
+    for stop in (signal.SIGINT, signal.SIGTERM):
+        if process.poll() is not None:
+            break
+        process.send_signal(stop)
         with contextlib.suppress(subprocess.TimeoutExpired):
             process.wait(timeout=STOP_GRACE_S)
     return _result(process, timed_out=timed_out)

@@ -24,6 +24,8 @@ from fastapi import FastAPI
 from vigil.alerts.alertmanager_config import WEBHOOK_PATH, ReceiverSettings, Timing, build_config, render
 from vigil.alerts.model import Alert
 from vigil.alerts.webhook import NOTIFICATIONS_PATH, WebhookPayload
+from vigil.demo_marketplace.catalog import SYSTEM
+from vigil.system import System
 
 SECRET = "webhook-test-secret-4f1c"
 TIMING = Timing(
@@ -136,13 +138,17 @@ def running_alertmanager(home: Path, config: str) -> Iterator[Alertmanager]:
 
 
 @contextmanager
-def alertmanager_calling(app: FastAPI, tmp_path: Path) -> Iterator[tuple[Vigil, Alertmanager]]:
+def alertmanager_calling(
+    app: FastAPI, tmp_path: Path, system: System = SYSTEM
+) -> Iterator[tuple[Vigil, Alertmanager]]:
     """``app`` served (it must include vigil's webhook router on ``SECRET``), and a private Alertmanager
-    whose receivers call its webhook. The app comes first: Alertmanager must know the webhook's URL."""
+    configured for ``system`` whose receivers call its webhook. The app comes first: Alertmanager must
+    know the webhook's URL."""
     with serve(app) as vigil:
         secret = tmp_path / "secret"
         secret.write_text(SECRET)
         receivers = ReceiverSettings(vigil_url=vigil.url + WEBHOOK_PATH, vigil_secret_file=secret)
         (tmp_path / "am").mkdir()
-        with running_alertmanager(tmp_path / "am", render(build_config(receivers, TIMING))) as am:
+        config = render(build_config(receivers, TIMING, system=system))
+        with running_alertmanager(tmp_path / "am", config) as am:
             yield vigil, am

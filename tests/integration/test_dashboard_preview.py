@@ -18,8 +18,14 @@ from vigil.dashboards.query_runner import QueryResult, has_data, run
 from vigil.demo_marketplace.loadgen import run_load
 from vigil.demo_marketplace.runner import Marketplace
 from vigil.stack import Stack
+from vigil.system import load_system
 
 pytestmark = pytest.mark.integration
+
+# Where the marketplace's logs are and how their fields are named.
+MARKETPLACE_LOGS = load_system(
+    Path(__file__).resolve().parents[2] / "demo_marketplace" / "system.yaml"
+).telemetry.logs
 
 PROM = {"type": "prometheus", "uid": "${datasource}"}
 LOGS = {"type": "elasticsearch", "uid": "${logs}"}
@@ -163,10 +169,12 @@ def loaded(stack: Stack, marketplace: Marketplace) -> Iterator[tuple[datetime, d
     load.join(timeout=150)
 
 
-def urls(stack: Stack) -> dict[str, str]:
+def urls(stack: Stack) -> dict[str, Any]:
+    """Where the queries go: the stack's Prometheus and Elasticsearch, the marketplace's log index."""
     return {
         "prometheus_url": stack.settings.prometheus_url,
         "elasticsearch_url": stack.settings.elasticsearch_url,
+        "logs": MARKETPLACE_LOGS,
     }
 
 

@@ -18,7 +18,6 @@ from typing import Any
 
 import pytest
 import requests
-import yaml
 from elasticsearch import Elasticsearch
 from typer.testing import CliRunner
 
@@ -26,25 +25,28 @@ from tests.integration.market import checkout
 from tests.integration.private_alertmanager import free_port
 from tests.integration.vigil_process import running_vigil
 from vigil.cli import app
+from vigil.config import read_config
 from vigil.dashboards.build import dashboards
 from vigil.dashboards.queries import panel_queries, resolve_variables
 from vigil.dashboards.query_runner import has_data, run
 from vigil.demo.vigil_process import demo_config
-from vigil.demo_marketplace.catalog import SERVICES
 from vigil.demo_marketplace.faults import Injector
 from vigil.demo_marketplace.loadgen import start_load, stop_load
 from vigil.demo_marketplace.runner import Marketplace
 from vigil.stack import Stack
 from vigil.stack.settings import StackSettings
+from vigil.system import load_system
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[2]
+SYSTEM_FILE = REPO / "demo_marketplace" / "system.yaml"
+SYSTEM = load_system(SYSTEM_FILE)
 
 
 def fast_vigil_config(workdir: Path) -> dict[str, Any]:
     """The repository's vigil.yaml at a 2 s pace (detectors warm up in seconds), alerts kept local."""
-    base = yaml.safe_load((REPO / "vigil.yaml").read_text())
+    base = read_config(REPO / "vigil.yaml")
     # Incidents open for real, but no other test's Alertmanager sees this vigil's alerts.
     closed = [f"http://127.0.0.1:{free_port()}"]
     return demo_config(base, workdir=workdir, settings=StackSettings(), pace="2s", alertmanager_urls=closed)
@@ -60,7 +62,7 @@ def error_logs_since(es: Elasticsearch, service: str, since: float) -> int:
             ]
         }
     }
-    return int(es.count(index="logs-marketplace-*", query=query)["count"])
+    return int(es.count(index=SYSTEM.telemetry.logs.index, query=query)["count"])
 
 
 def act_out_bad_release(market: Marketplace, es: Elasticsearch, service: str, since: float) -> None:
@@ -102,9 +104,9 @@ def test_every_panel_of_every_dashboard_returns_live_data(
     with contextlib.ExitStack() as cleanup:
         cleanup.callback(stop_load, load)
         cleanup.enter_context(running_vigil(stack, fast_vigil_config(tmp_path), tmp_path))
-        for service in SERVICES:  # each one's "Recent errors" panel needs real errors
+        for service in SYSTEM.services:  # each one's "Recent errors" panel needs real errors
             act_out_bad_release(marketplace, es, service.name, started)
-        boards = dashboards()
+        boards = dashboards(SYSTEM)
         broken: list[str] = []
         deadline = time.monotonic() + 60
         while True:  # vigil's bands and Prometheus' 1m recording rules need a little time after warm-up
@@ -121,6 +123,7 @@ def test_every_panel_of_every_dashboard_returns_live_data(
                         end=end,
                         prometheus_url=settings.prometheus_url,
                         elasticsearch_url=settings.elasticsearch_url,
+                        logs=SYSTEM.telemetry.logs,
                     )
                     checked += 1
                     if not has_data(result):
@@ -143,7 +146,16 @@ def test_every_panel_of_every_dashboard_returns_live_data(
 
     # The reviewer's view of the same queries, without Grafana.
     preview = CliRunner().invoke(
-        app, ["dashboards", "preview", "vigil-catalog", "--out", str(tmp_path / "p")]
+        app,
+        [
+            "dashboards",
+            "preview",
+            "vigil-catalog",
+            "--system",
+            str(SYSTEM_FILE),
+            "--out",
+            str(tmp_path / "p"),
+        ],
     )
     assert preview.exit_code == 0, preview.output
     png = (tmp_path / "p" / "vigil-catalog.png").read_bytes()

@@ -9,6 +9,7 @@ import requests
 from tenacity import retry, retry_if_exception_type, stop_after_delay, wait_fixed
 
 from vigil.alerts.prometheus_rules import rule_files, write_rules
+from vigil.demo_marketplace.catalog import SYSTEM
 from vigil.stack import Stack
 from vigil.stack.components.monitoring import Prometheus
 
@@ -18,13 +19,13 @@ pytestmark = pytest.mark.integration
 def test_every_generated_group_is_loaded_healthy(stack: Stack) -> None:
     prometheus = next(c for c in stack.components if isinstance(c, Prometheus))
     # The same files `vigil stack up` writes; rewritten here so a stack prepared before them has them too.
-    write_rules(prometheus.directory / "rules")
+    write_rules(prometheus.directory / "rules", rule_files(SYSTEM))
     reload = requests.post(f"{prometheus.url}/-/reload", timeout=30)
     assert reload.status_code == 200, reload.text
 
     expected = {
         (name, group["name"]): len(group["rules"])
-        for name, content in rule_files().items()
+        for name, content in rule_files(SYSTEM).items()
         for group in content["groups"]
     }
 

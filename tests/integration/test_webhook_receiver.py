@@ -26,6 +26,7 @@ from tests.integration.private_alertmanager import (
 from vigil.alerts.alertmanager_config import WEBHOOK_PATH, ReceiverSettings, build_config, render
 from vigil.alerts.model import Alert
 from vigil.alerts.webhook import NotificationStore, WebhookPayload, webhook_router
+from vigil.demo_marketplace.catalog import SYSTEM
 from vigil.runtime.engine import Engine
 from vigil.runtime.server import create_app
 
@@ -46,7 +47,7 @@ def alertmanager(vigil: Vigil, tmp_path_factory: pytest.TempPathFactory) -> Iter
     secret_file = home / "vigil-webhook.secret"
     secret_file.write_text(SECRET + "\n")  # Alertmanager strips the newline, as read_secret does
     receivers = ReceiverSettings(vigil_url=vigil.url + WEBHOOK_PATH, vigil_secret_file=secret_file)
-    with running_alertmanager(home, render(build_config(receivers, TIMING))) as running:
+    with running_alertmanager(home, render(build_config(receivers, TIMING, system=SYSTEM))) as running:
         yield running
 
 

@@ -7,6 +7,8 @@ from collections.abc import Sequence
 import pytest
 from prometheus_client import CollectorRegistry
 
+from tests.unit.test_incidents import DEPS
+from vigil.alerts.incidents import IncidentTracker
 from vigil.alerts.model import Alert
 from vigil.alerts.mute import MaintenanceMuter, MaintenanceWindow, Muter
 from vigil.alerts.notify import Reason
@@ -36,6 +38,7 @@ def pipeline(
         [AlertRule()],
         recorder,
         muters=muters,
+        incidents=IncidentTracker(dependencies=DEPS),  # the demo marketplace's: who depends on whom
         group_wait=30.0,
         group_interval=60.0,
         repeat_interval=3600.0,

@@ -8,13 +8,22 @@ from collections.abc import Sequence
 import pytest
 
 from vigil.alerts.model import PAGE, TICKET, Alert
-from vigil.alerts.rules import AlertRule, Links, Observation, RuleEvaluator, human_duration, observe
+from vigil.alerts.rules import AlertRule, Links, Observation, RuleEvaluator, human_duration
 from vigil.collectors.model import Point, SeriesKey
 from vigil.detectors.backlog import QueueBacklog
 from vigil.detectors.base import Band
 from vigil.detectors.calibration import Calibrated
 from vigil.detectors.rolling_mad import RollingMAD
 from vigil.runtime.engine import SeriesState
+from vigil.runtime.observe import observe, owner_in
+from vigil.system import parse_system
+
+SYSTEM = parse_system("""
+name: shop
+services: [{name: catalog}, {name: payments}, {name: orders}]
+components: [{name: broker, kind: rabbitmq}]
+queues: [{name: payments.order-placed, component: broker, producers: [orders], consumers: [payments]}]
+""")
 
 LATENCY = SeriesKey("http_p99_latency_seconds", (("route", "/products"), ("service", "catalog")))
 QUEUE = SeriesKey("queue_depth_messages", (("queue", "payments.order-placed"),))
@@ -120,7 +129,9 @@ def test_a_warming_up_detector_without_a_score_fires_nothing() -> None:
 
 
 def test_labels_route_queues_to_their_consumer_and_severity_is_per_signal() -> None:
-    rule = AlertRule(alertname="MarketplaceAnomaly", severities={"queue_depth_messages": PAGE})
+    rule = AlertRule(
+        alertname="MarketplaceAnomaly", severities={"queue_depth_messages": PAGE}, owner=owner_in(SYSTEM)
+    )
     evaluator = RuleEvaluator(rule)
     unknown_queue = SeriesKey("queue_depth_messages", (("queue", "audit.events"),))
     alerts = evaluator.evaluate([obs(2.0, key=LATENCY), obs(2.0, key=QUEUE), obs(2.0, key=unknown_queue)], 0)
@@ -150,7 +161,8 @@ def test_annotations_say_what_is_wrong_and_where_to_look() -> None:
         dashboard_url="http://grafana/d/vigil?var-service={service}&var-signal={signal}",
         runbook_url="https://runbooks/{service}.md",
     )
-    rule = AlertRule(links=links, descriptions={"queue_depth_messages": "messages waiting per queue"})
+    descriptions = {"queue_depth_messages": "messages waiting per queue"}
+    rule = AlertRule(links=links, descriptions=descriptions, owner=owner_in(SYSTEM))
     observation = obs(2.5, key=QUEUE, observed=640.0, band=Band(120.0, 0.0, 400.0), time_to_breach=250.4)
     (alert,) = RuleEvaluator(rule).evaluate([observation], now=0)
     notes = alert.annotations

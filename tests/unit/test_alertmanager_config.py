@@ -18,16 +18,15 @@ from vigil.alerts.alertmanager_config import (
     Receivers,
     ReceiverSettings,
     ServiceChannels,
-    Slo,
     Timing,
     build_config,
-    load_slos,
     render,
 )
-from vigil.demo_marketplace.catalog import SERVICES
+from vigil.demo_marketplace.catalog import SYSTEM
 from vigil.stack.components.monitoring import Alertmanager
 from vigil.stack.prometheus_config import alertmanager_config
 from vigil.stack.settings import StackSettings
+from vigil.system import parse_system
 
 AMTOOL = shutil.which("amtool")
 needs_amtool = pytest.mark.skipif(AMTOOL is None, reason="amtool comes with prometheus-alertmanager")
@@ -90,7 +89,7 @@ def _receiver(config: dict[str, Any], name: str) -> dict[str, Any]:
 @needs_amtool
 @pytest.mark.parametrize("settings", [_minimal, _full])
 def test_amtool_accepts_the_generated_config(tmp_path: Path, settings: Any) -> None:
-    path = _config_file(tmp_path, build_config(settings(tmp_path)))
+    path = _config_file(tmp_path, build_config(settings(tmp_path), system=SYSTEM))
     assert AMTOOL is not None
     result = subprocess.run([AMTOOL, "check-config", str(path)], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -99,29 +98,29 @@ def test_amtool_accepts_the_generated_config(tmp_path: Path, settings: Any) -> N
 
 @needs_amtool
 def test_routes_by_severity_then_service(tmp_path: Path) -> None:
-    path = _config_file(tmp_path, build_config(_full(tmp_path)))
+    path = _config_file(tmp_path, build_config(_full(tmp_path), system=SYSTEM))
     assert _routes(path, "service=catalog", "severity=page") == "page-catalog"  # the team's own channels
     assert _routes(path, "service=catalog", "severity=ticket") == "ticket-catalog"
     assert _routes(path, "service=cart", "severity=page") == "page"
     assert _routes(path, "service=warehouse", "severity=ticket", "kind=slo") == "ticket"
-    assert _routes(path, "service=postgres", "severity=page") == "page"  # not in the catalog: still paged
+    assert _routes(path, "service=postgres", "severity=page") == "page"  # not in the system: still paged
     assert _routes(path, "service=catalog") == "default"  # no severity: vigil and chat only
     assert _routes(path, "service=catalog", "severity=info") == "default"
 
 
 @needs_amtool
-def test_every_catalog_service_has_a_route_under_each_severity(tmp_path: Path) -> None:
-    config = build_config(_minimal(tmp_path))
+def test_every_service_of_the_system_has_a_route_under_each_severity(tmp_path: Path) -> None:
+    config = build_config(_minimal(tmp_path), system=SYSTEM)
     for severity_route in config["route"]["routes"]:
         services = [child["matchers"] for child in severity_route["routes"]]
-        assert services == [[f'service="{s.name}"'] for s in SERVICES]
+        assert services == [[f'service="{s.name}"'] for s in SYSTEM.services]
     path = _config_file(tmp_path, config)
-    for spec in SERVICES:
+    for spec in SYSTEM.services:
         assert _routes(path, f"service={spec.name}", "severity=page") == "page"
 
 
 def test_pages_leave_sooner_and_tickets_repeat_less_often(tmp_path: Path) -> None:
-    config = build_config(_minimal(tmp_path))
+    config = build_config(_minimal(tmp_path), system=SYSTEM)
     page, ticket = config["route"]["routes"]
     assert page["matchers"] == ['severity="page"']
     assert ticket["matchers"] == ['severity="ticket"']
@@ -134,7 +133,7 @@ def test_pages_leave_sooner_and_tickets_repeat_less_often(tmp_path: Path) -> Non
 
 def test_timing_is_a_parameter(tmp_path: Path) -> None:
     timing = Timing(page_group_wait="1s", ticket_group_wait="2s", group_interval="3s", resolve_timeout="30s")
-    config = build_config(_minimal(tmp_path), timing)
+    config = build_config(_minimal(tmp_path), timing, system=SYSTEM)
     page, ticket = config["route"]["routes"]
     assert (page["group_wait"], ticket["group_wait"], config["route"]["group_interval"]) == ("1s", "2s", "3s")
     assert config["global"]["resolve_timeout"] == "30s"
@@ -143,7 +142,7 @@ def test_timing_is_a_parameter(tmp_path: Path) -> None:
 
 
 def test_slo_pages_inhibit_anomalies_and_slow_burn_tickets_of_the_same_service(tmp_path: Path) -> None:
-    rules = build_config(_minimal(tmp_path))["inhibit_rules"]
+    rules = build_config(_minimal(tmp_path), system=SYSTEM)["inhibit_rules"]
     assert rules == [
         {
             "source_matchers": ['kind="slo"', 'severity="page"'],
@@ -159,7 +158,7 @@ def test_slo_pages_inhibit_anomalies_and_slow_burn_tickets_of_the_same_service(t
 
 
 def test_only_vigil_receives_until_other_channels_are_configured(tmp_path: Path) -> None:
-    config = build_config(_minimal(tmp_path))
+    config = build_config(_minimal(tmp_path), system=SYSTEM)
     assert [r["name"] for r in config["receivers"]] == ["default", "page", "ticket"]
     for r in config["receivers"]:
         assert set(r) == {"name", "webhook_configs"}
@@ -169,7 +168,7 @@ def test_only_vigil_receives_until_other_channels_are_configured(tmp_path: Path)
 
 
 def test_pagerduty_pages_email_tickets_chat_everything(tmp_path: Path) -> None:
-    config = build_config(_full(tmp_path))
+    config = build_config(_full(tmp_path), system=SYSTEM)
     page, ticket, default = (_receiver(config, n) for n in ("page", "ticket", "default"))
     assert page["pagerduty_configs"] == [{"routing_key_file": str(tmp_path / "pd"), "send_resolved": True}]
     assert "email_configs" not in page
@@ -188,7 +187,7 @@ def test_pagerduty_pages_email_tickets_chat_everything(tmp_path: Path) -> None:
 
 
 def test_secrets_stay_in_their_files(tmp_path: Path) -> None:
-    text = render(build_config(_full(tmp_path)))
+    text = render(build_config(_full(tmp_path), system=SYSTEM))
     assert SECRET not in text
     assert text.startswith("# Generated by vigil.alerts.alertmanager_config")
     assert "&id" not in text  # no YAML anchors: the file is for people to read too
@@ -218,14 +217,34 @@ def test_receivers_come_from_the_environment(tmp_path: Path, monkeypatch: pytest
     assert plain.services == {}
 
 
-def test_slos_and_team_overrides_must_name_catalog_services(tmp_path: Path) -> None:
-    assert {s.service for s in load_slos()} <= {s.name for s in SERVICES}
-    assert "checkout-latency" in {s.name for s in load_slos()}
-    with pytest.raises(ValueError, match="not in the service catalog: billing"):
-        build_config(_minimal(tmp_path), slos=[Slo(name="invoices", service="billing")])
+def test_team_channels_reach_every_service_of_the_team_and_a_service_override_wins(tmp_path: Path) -> None:
+    teams = {"checkout": ServiceChannels(slack_channel="#checkout", email_to="checkout@example.com")}
+    services = {"payments": ServiceChannels(slack_channel="#payments")}
+    settings = _full(tmp_path).model_copy(update={"teams": teams, "services": services})
+    config = build_config(settings, system=SYSTEM)
+    checkout_team = [s.name for s in SYSTEM.services if s.team == "checkout"]
+    assert {"orders", "payments", "payment-gateway"} <= set(checkout_team)
+    assert _receiver(config, "ticket-orders")["slack_configs"][0]["channel"] == "#checkout"
+    payments = _receiver(config, "ticket-payments")
+    assert payments["slack_configs"][0]["channel"] == "#payments"  # its own, over the team's
+    assert payments["email_configs"][0]["to"] == "checkout@example.com"  # the team's, where it has none
+    assert [r for r in config["receivers"] if r["name"] == "ticket-gateway"] == []  # storefront: shared
+
+
+def test_overrides_must_name_services_and_teams_of_the_system(tmp_path: Path) -> None:
     settings = _minimal(tmp_path).model_copy(update={"services": {"search": ServiceChannels()}})
-    with pytest.raises(ValueError, match="not in the service catalog: search"):
-        build_config(settings)
+    with pytest.raises(ValueError, match="service 'search', which the system 'marketplace' does not have"):
+        build_config(settings, system=SYSTEM)
+    settings = _minimal(tmp_path).model_copy(update={"teams": {"billing": ServiceChannels()}})
+    with pytest.raises(ValueError, match="team 'billing'"):
+        build_config(settings, system=SYSTEM)
+
+
+def test_any_system_gets_its_own_routes(tmp_path: Path) -> None:
+    shop = parse_system("name: shop\nservices: [{name: web, team: front}, {name: api}]")
+    config = build_config(_minimal(tmp_path), system=shop)
+    for severity_route in config["route"]["routes"]:
+        assert [c["matchers"] for c in severity_route["routes"]] == [['service="web"'], ['service="api"']]
 
 
 @needs_amtool

@@ -262,10 +262,19 @@ class SyntheticPrometheus(PrometheusClient):
 def config(query: str = "x") -> VigilConfig:
     return VigilConfig.model_validate(
         {
-            "sources": {"prometheus": {"url": "http://synthetic.invalid"}, "scrape": {}},
+            "sources": {
+                "prometheus": {"url": "http://synthetic.invalid"},
+                "elasticsearch": {"url": "http://synthetic.invalid"},
+            },
             "signals": [
                 {"name": "latency", "query": query, "step": "15s", "detector": {"window": 20, "warmup": 5}},
-                {"name": "local", "scrape": {"metric": "m", "kind": "gauge"}},
+                # Computed from Elasticsearch's log counts: nothing Prometheus could replay.
+                {
+                    "name": "logged",
+                    "inputs": ["log_errors", "log_lines"],
+                    "by": ["service"],
+                    "detector": {"kind": "burn_rate"},
+                },
             ],
         }
     )
@@ -277,7 +286,7 @@ def test_replay_covers_every_step_in_chunks_and_fires_on_the_spike() -> None:
     signals = select_signals(settings, None)
     result = run_backtest(settings, client, signals, T0 + 1, T0 + 100 * STEP + 7, Rules(), max_points=30)
     (replay,) = result.signals
-    assert [s.name for s in signals] == ["latency"]  # scrape signals cannot be replayed from Prometheus
+    assert [s.name for s in signals] == ["latency"]  # log signals cannot be replayed from Prometheus
     assert (replay.start, replay.end, replay.steps) == (T0 + STEP, T0 + 100 * STEP, 100)
     assert replay.series[0].times == [T0 + k * STEP for k in range(1, 101)]
     assert len(client.requests) == 4  # 100 steps, at most 30 a request
@@ -299,8 +308,8 @@ def test_signals_are_chosen_by_name() -> None:
     assert [s.name for s in select_signals(settings, ["latency", "latency"])] == ["latency"]
     with pytest.raises(ValueError, match="unknown signal"):
         select_signals(settings, ["nosuch"])
-    with pytest.raises(ValueError, match="only PromQL signals"):
-        select_signals(settings, ["local"])
+    with pytest.raises(ValueError, match="only signals Prometheus computes"):
+        select_signals(settings, ["logged"])
 
 
 # --- command line errors, before any request ----------------------------------------------------------

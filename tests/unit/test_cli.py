@@ -1,5 +1,6 @@
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from vigil.cli import app
@@ -32,3 +33,28 @@ def test_demo_without_a_config_file_says_where_it_looked(tmp_path: Path) -> None
     result = runner.invoke(app, ["demo", "--config", str(tmp_path / "missing.yaml"), "--no-live"])
     assert result.exit_code == 1
     assert "missing.yaml not found" in result.output
+
+
+def test_demo_prints_events_line_by_line_when_its_output_is_not_a_terminal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A live panel piped into a file or `tee` would show nothing until the end.
+    import vigil.console
+    import vigil.demo.run
+
+    chosen: list[bool] = []
+
+    def record(options: vigil.demo.run.DemoOptions, _console: object) -> None:
+        chosen.append(options.live)
+        raise vigil.demo.run.DemoError("stopped by the test")
+
+    monkeypatch.setattr(vigil.demo.run, "run_demo", record)
+    for terminal, flags, expected in [
+        (False, [], False),
+        (True, [], True),
+        (True, ["--no-live"], False),
+        (False, ["--live"], True),
+    ]:
+        monkeypatch.setattr(vigil.console.console, "_force_terminal", terminal)
+        runner.invoke(app, ["demo", "--out", str(tmp_path), *flags])
+        assert chosen.pop() is expected, (terminal, flags)

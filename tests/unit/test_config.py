@@ -3,8 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from vigil.config import ConfigError, ShardConfig, load_config
-from vigil.runtime.defaults import default_config
+from vigil.config import ConfigError, ShardConfig, VigilConfig, load_config
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -15,9 +14,67 @@ def write(tmp_path: Path, text: str) -> Path:
     return path
 
 
-def test_the_shipped_config_and_the_default_are_valid() -> None:
-    assert len(load_config(ROOT / "vigil.yaml").signals) >= 10
-    assert all(s.scrape is not None or s.inputs is not None for s in default_config().signals)
+def test_the_shipped_config_watches_what_the_system_file_describes() -> None:
+    config = load_config(ROOT / "vigil.yaml")
+    assert config.system == (ROOT / "demo_marketplace" / "system.yaml").resolve()  # relative to the file
+    names = {s.name for s in config.signals}
+    assert {
+        "http_p99_latency_seconds",
+        "queue_depth_messages",
+        "postgresql_up",
+        "slo_fulfilment_delay",
+    } <= names
+    assert all(s.metric is not None or s.inputs is not None for s in config.signals)  # no PromQL written
+
+
+SMALL_SYSTEM = """
+name: shop
+services: [{name: web, calls: [api]}, {name: api, uses: [db]}]
+components: [{name: db, kind: postgresql, selector: {job: pg}}]
+slos: [{name: web-latency, service: web, kind: latency, objective: 0.99, threshold_seconds: 0.5}]
+"""
+
+
+def test_signals_in_the_config_replace_derived_ones_by_name_and_add_to_them(tmp_path: Path) -> None:
+    (tmp_path / "system.yaml").write_text(SMALL_SYSTEM)
+    config = load_config(
+        write(
+            tmp_path,
+            """
+system: system.yaml
+step: 30s
+sources: {prometheus: {url: http://127.0.0.1:9090}}
+signals:
+  - {name: http_request_rate, query: 'sum by (job) (rate(requests_total[5m]))', step: 1m}
+  - {name: checkout_value, query: 'sum(rate(orders_value_total[5m]))'}
+""",
+        )
+    )
+    by_name = {s.name: s for s in config.signals}
+    assert by_name["http_request_rate"].query == "sum by (job) (rate(requests_total[5m]))"  # replaced
+    assert by_name["http_request_rate"].step == 60.0
+    assert by_name["checkout_value"].step == 30.0  # the config's step
+    assert by_name["db_up"].metric is not None  # derived: the component's health
+    assert by_name["db_up"].step == 30.0
+    assert by_name["http_5xx_per_step"].metric is not None
+    assert by_name["http_5xx_per_step"].metric.scale == 30.0  # events per step, at the config's step
+    assert "slo_web_latency" in by_name
+    no_derived = VigilConfig.model_validate(
+        {"system": str(tmp_path / "system.yaml"), "derive_signals": False, "sources": {}}
+    )
+    assert no_derived.signals == []
+
+
+def test_a_broken_system_file_is_a_config_error_naming_both_files(tmp_path: Path) -> None:
+    (tmp_path / "system.yaml").write_text(SMALL_SYSTEM.replace("calls: [api]", "calls: [apj]"))
+    with pytest.raises(
+        ConfigError,
+        match=r"(?s)vigil.yaml: system: .*system.yaml.*services\[0\]\.calls\[0\]: "
+        r"unknown service 'apj' \(did you mean 'api'\?\)",
+    ):
+        load_config(write(tmp_path, "system: system.yaml\nsources: {prometheus: {url: x}}"))
+    with pytest.raises(ConfigError, match=r"nowhere\.yaml: no such file"):
+        load_config(write(tmp_path, "system: nowhere.yaml\nsources: {prometheus: {url: x}}"))
 
 
 def test_a_wrong_field_is_reported_with_its_path(tmp_path: Path) -> None:
@@ -80,8 +137,7 @@ def test_joined_inputs_are_checked_against_the_signals_and_the_detector(tmp_path
         "  - {name: j, inputs: [bad, nope], detector: {kind: burn_rate}}": "unknown inputs nope",
         "  - {name: j, inputs: [bad, bad], detector: {kind: rolling_mad}}": "takes one series",
         "  - {name: j, query: up, detector: {kind: burn_rate}}": "must join other signals",
-        "  - {name: s, scrape: {metric: m, kind: gauge}}\n"
-        "  - {name: j, inputs: [bad, s], detector: {kind: burn_rate}}": "inputs must come from one source",
+        "  - {name: j, inputs: [bad, log_lines], detector: {kind: burn_rate}}": "must come from one source",
     }
     for extra, message in cases.items():
         with pytest.raises(ConfigError, match=message):
@@ -151,3 +207,13 @@ def test_a_shard_index_can_be_a_statefulset_pod_name() -> None:
     for text in bad:
         with pytest.raises(ValueError, match="not a shard"):
             ShardConfig.parse(text)
+
+
+def test_a_system_file_given_on_the_command_line_replaces_the_configs(tmp_path: Path) -> None:
+    observatory = Path(__file__).resolve().parents[1] / "systems" / "observatory.yaml"
+    path = tmp_path / "vigil.yaml"
+    path.write_text("system: nowhere.yaml\nsources: {prometheus: {url: 'http://127.0.0.1:9090'}}\n")
+    config = load_config(path, system=observatory)
+    assert config.system == observatory
+    names = {s.name for s in config.signals}
+    assert {"slo_portal_latency", "slo_archive_availability"} <= names

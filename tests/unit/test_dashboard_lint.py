@@ -9,6 +9,7 @@ import pytest
 
 from vigil.dashboards.lint import RULES, Finding, lint
 from vigil.dashboards.lint_promql import (
+    counters_outside_rate,
     fixed_rate_ranges,
     grouping_labels,
     parse,
@@ -431,3 +432,16 @@ def test_parse_label_values(query: str, expected: tuple[str, str] | None) -> Non
 )
 def test_grouping_labels_follow_the_result(expr: str, labels: set[str], uses_without: bool) -> None:
     assert grouping_labels(parse(expr)) == (labels, uses_without)
+
+
+@pytest.mark.parametrize(
+    ("expr", "counters"),
+    [
+        ('sum(pg_stat_activity_count{state="active"})', []),  # postgres_exporter's gauge
+        ('sum(db_client_connection_count{state="used"})', []),  # OpenTelemetry's UpDownCounter
+        ("sum(requests_count)", ["requests_count"]),
+        ("sum(rate(requests_count[1m]))", []),
+    ],
+)
+def test_gauges_named_like_counters_may_be_read_directly(expr: str, counters: list[str]) -> None:
+    assert counters_outside_rate(parse(expr)) == counters

@@ -18,6 +18,7 @@ from vigil.cli import app
 from vigil.dashboards.grafana_api import credentials
 
 runner = CliRunner()
+SYSTEM = ["--system", str(Path(__file__).resolve().parents[2] / "demo_marketplace" / "system.yaml")]
 
 
 def closed_port() -> int:
@@ -41,7 +42,7 @@ def test_token_and_password_come_from_files(tmp_path: Path) -> None:
 
 def test_push_to_an_unreachable_grafana_fails_with_the_address() -> None:
     url = f"http://127.0.0.1:{closed_port()}"
-    result = runner.invoke(app, ["dashboards", "push", "--grafana-url", url])
+    result = runner.invoke(app, ["dashboards", "push", *SYSTEM, "--grafana-url", url])
     assert result.exit_code == 1
     assert "push to" in result.output
     assert url in result.output
@@ -49,10 +50,12 @@ def test_push_to_an_unreachable_grafana_fails_with_the_address() -> None:
 
 def test_push_refuses_a_password_on_the_command_line_and_a_missing_token_file(tmp_path: Path) -> None:
     url = f"http://127.0.0.1:{closed_port()}"
-    result = runner.invoke(app, ["dashboards", "push", "--grafana-url", url, "--user", "admin"])
+    result = runner.invoke(app, ["dashboards", "push", *SYSTEM, "--grafana-url", url, "--user", "admin"])
     assert result.exit_code == 2
     assert "--password-file" in result.output
     missing = tmp_path / "nope"
-    result = runner.invoke(app, ["dashboards", "push", "--grafana-url", url, "--token-file", str(missing)])
+    result = runner.invoke(
+        app, ["dashboards", "push", *SYSTEM, "--grafana-url", url, "--token-file", str(missing)]
+    )
     assert result.exit_code == 2
     assert "nope" in result.output

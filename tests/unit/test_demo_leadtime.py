@@ -7,13 +7,13 @@ from dataclasses import replace
 import pytest
 
 from tests.unit.demo_outcomes import outcome
-from vigil.alerts.prometheus_rules import load_slos
 from vigil.demo.leadtime import breach_rule, burn_rate_rules, first_firing, limit, parse_for, sli, static_rule
 from vigil.demo.outcome import explained_by
 from vigil.demo.scenarios import SCENARIOS, Phases, scenario
 from vigil.demo.watch import SeenAlert
+from vigil.demo_marketplace.catalog import SYSTEM
 
-SLOS = {s.name: s for s in load_slos()}
+SLOS = {s.name: s for s in SYSTEM.slos}
 
 
 def test_a_rule_fires_once_its_condition_held_for_its_for_duration() -> None:

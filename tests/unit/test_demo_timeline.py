@@ -5,10 +5,10 @@ from __future__ import annotations
 from rich.console import Console
 
 from tests.unit.demo_outcomes import outcome
-from vigil.alerts.prometheus_rules import load_slos
 from vigil.demo.report import summary
 from vigil.demo.timeline import clock, status_table, view
 from vigil.demo.watch import Event, Snapshot
+from vigil.demo_marketplace.catalog import SYSTEM
 
 
 def rendered(renderable: object) -> str:
@@ -18,7 +18,7 @@ def rendered(renderable: object) -> str:
 
 
 def test_the_live_panel_shows_load_slos_scores_and_the_latest_events() -> None:
-    slos = load_slos()
+    slos = SYSTEM.slos
     snapshot = Snapshot(
         at=1130.0,
         rps=52.4,

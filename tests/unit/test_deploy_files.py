@@ -18,7 +18,7 @@ from pydantic import BaseModel
 from typer.testing import CliRunner
 
 from vigil.config import ShardConfig, VigilConfig, load_config
-from vigil.demo_marketplace.catalog import QUEUES, SERVICES, Service
+from vigil.demo_marketplace.catalog import QUEUES, SERVICES, SYSTEM_FILE, Service
 from vigil.demo_marketplace.common.settings import ServiceSettings
 from vigil.demo_marketplace.deploy import k8s_vigil, shared, vigil_config
 from vigil.demo_marketplace.deploy.generate import (
@@ -368,9 +368,13 @@ def _vigil_statefulset() -> dict[str, Any]:
 
 
 def _cluster_config() -> dict[str, Any]:
+    """The ConfigMap's vigil.yaml, its ``system:`` at the demo's file (shipped beside it, verbatim)."""
     data = _objects("ConfigMap")[k8s_vigil.CONFIGMAP]["data"]
-    assert set(data) == {Path(vigil_config.CONFIG_PATH).name}
-    return yaml.safe_load(data[Path(vigil_config.CONFIG_PATH).name])
+    assert set(data) == {Path(vigil_config.CONFIG_PATH).name, Path(vigil_config.SYSTEM_PATH).name}
+    assert data[Path(vigil_config.SYSTEM_PATH).name] == SYSTEM_FILE.read_text()
+    config: dict[str, Any] = yaml.safe_load(data[Path(vigil_config.CONFIG_PATH).name])
+    assert config["system"] == vigil_config.SYSTEM_PATH
+    return {**config, "system": str(SYSTEM_FILE)}
 
 
 def test_vigil_statefulset_runs_one_shard_per_replica() -> None:
@@ -459,7 +463,7 @@ def test_the_cli_runs_the_generated_vigil_commands(monkeypatch: pytest.MonkeyPat
     runs: list[VigilConfig] = []
     monkeypatch.setattr(service, "run", runs.append)
     config_file = tmp_path / "vigil.yaml"
-    config_file.write_text(_objects("ConfigMap")[k8s_vigil.CONFIGMAP]["data"]["vigil.yaml"])
+    config_file.write_text(yaml.safe_dump(_cluster_config()))
     k8s_args = _container(_vigil_statefulset())["args"]
     compose_args = compose_file()["services"]["vigil"]["entrypoint"][1:]  # after the `vigil` executable
     for args, pod_name, shard in (
@@ -479,11 +483,12 @@ def test_compose_runs_vigil_as_one_shard_on_the_compose_network() -> None:
     assert vigil["entrypoint"] == ["vigil", *vigil_config.run_args("0/1")]
     assert vigil["image"] == shared.IMAGE
     assert f"http://127.0.0.1:{vigil_config.PORT}/healthz" in " ".join(vigil["healthcheck"]["test"])
-    (mount,) = vigil["volumes"]
-    source, target, _ = mount.split(":")
-    assert target == vigil_config.CONFIG_PATH
+    mounts = dict(reversed(m.split(":")[:2]) for m in vigil["volumes"])
+    assert mounts[vigil_config.SYSTEM_PATH] == "../system.yaml"  # the demo's own file, next to deploy/
     files = generated_files()
-    config = VigilConfig.model_validate(yaml.safe_load(files[source.removeprefix("./")]))
+    raw = yaml.safe_load(files[mounts[vigil_config.CONFIG_PATH].removeprefix("./")])
+    assert raw["system"] == vigil_config.SYSTEM_PATH
+    config = VigilConfig.model_validate({**raw, "system": str(SYSTEM_FILE)})
     assert config.register_targets is None
     assert config.server.host == "0.0.0.0"
     assert config.sources.prometheus is not None

@@ -7,7 +7,7 @@ import threading
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.unit.test_incidents import alert, catalog_outage
+from tests.unit.test_incidents import DEPS, alert, catalog_outage
 from vigil.alerts.incidents import IncidentTracker
 from vigil.runtime.alerting import AlertPath
 from vigil.runtime.incident_metrics import IncidentCollector
@@ -26,7 +26,7 @@ def open_series(path: AlertPath) -> list[dict[str, str]]:
 
 
 def test_each_service_of_an_open_incident_is_one_series_until_it_resolves() -> None:
-    tracker = IncidentTracker(grouping_window=120)
+    tracker = IncidentTracker(grouping_window=120, dependencies=DEPS)
     path = AlertPath(pipeline=None, outbox=None, incidents=tracker, lock=threading.Lock())  # type: ignore[arg-type]
     assert open_series(path) == []
 

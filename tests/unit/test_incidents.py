@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from vigil.alerts.incidents import IncidentTracker, catalog_dependencies, rank_suspects, reachable
+from vigil.alerts.incidents import IncidentTracker, rank_suspects, reachable
 from vigil.alerts.model import PAGE, TICKET, Alert
+from vigil.demo_marketplace.catalog import SYSTEM
+
+DEPS = SYSTEM.dependencies()  # the demo marketplace's: who calls whom, whose tables, which components
 
 
 def alert(service: str, signal: str, at: float, severity: str = TICKET, **labels: str) -> Alert:
@@ -35,7 +38,7 @@ def catalog_outage(start: float = 1000.0) -> list[Alert]:
 
 
 def test_twenty_alerts_of_one_outage_make_one_incident_and_another_service_its_own() -> None:
-    tracker = IncidentTracker(grouping_window=120)
+    tracker = IncidentTracker(grouping_window=120, dependencies=DEPS)
     provider = alert("payment-gateway", "http_p99_latency_seconds", 1100.0, route="/v1/charges")
     incidents = tracker.update([*catalog_outage(), provider], now=1200.0)
     assert len(incidents) == 2
@@ -49,7 +52,7 @@ def test_twenty_alerts_of_one_outage_make_one_incident_and_another_service_its_o
 def test_services_using_the_catalogs_tables_suffer_with_it_and_point_at_it() -> None:
     """Locks on products and stock slow recommendations' and warehouse's own queries: one incident, and the
     catalog (whose tables they are) is the likely cause, although recommendations' latency fired first."""
-    tracker = IncidentTracker(grouping_window=120)
+    tracker = IncidentTracker(grouping_window=120, dependencies=DEPS)
     alerts = [
         alert("recommendations", "http_p99_latency_seconds", 1000.0, route="/recommendations/{product_id}"),
         alert("warehouse", "db_p99_seconds", 1005.0),
@@ -61,7 +64,7 @@ def test_services_using_the_catalogs_tables_suffer_with_it_and_point_at_it() -> 
 
 
 def test_the_storm_stays_one_incident_when_it_arrives_over_several_evaluations() -> None:
-    tracker = IncidentTracker(grouping_window=120)
+    tracker = IncidentTracker(grouping_window=120, dependencies=DEPS)
     seen: list[Alert] = []
     for a in sorted(catalog_outage(), key=lambda a: a.starts_at):  # the evaluator re-sends all firing alerts
         seen.append(a)
@@ -71,7 +74,7 @@ def test_the_storm_stays_one_incident_when_it_arrives_over_several_evaluations()
 
 
 def test_the_likely_cause_is_the_callee_even_when_a_caller_fired_first() -> None:
-    tracker = IncidentTracker(grouping_window=120)
+    tracker = IncidentTracker(grouping_window=120, dependencies=DEPS)
     (incident,) = tracker.update(catalog_outage(), now=1200.0)
     assert incident.likely_cause == "catalog"
     ranked = [s.service for s in incident.suspects]
@@ -93,12 +96,17 @@ def test_among_independent_suspects_the_one_that_fired_first_leads() -> None:
 
 
 def test_reachable_follows_calls_transitively_and_survives_cycles() -> None:
-    assert reachable("gateway", catalog_dependencies()) == {"catalog", "cart", "orders", "recommendations"}
+    services = {"catalog", "cart", "orders", "recommendations"}
+    assert reachable("gateway", DEPS) == services | {
+        "postgresql",
+        "redis",
+        "rabbitmq",
+    }  # and their components
     assert reachable("a", {"a": {"b"}, "b": {"a", "c"}}) == {"b", "c"}
 
 
 def test_related_services_join_only_within_the_sliding_grouping_window() -> None:
-    tracker = IncidentTracker(grouping_window=60)
+    tracker = IncidentTracker(grouping_window=60, dependencies=DEPS)
     first = alert("catalog", "db_p99_seconds", 0.0)
     chain = [first, alert("cart", "http_error_ratio", 50.0), alert("orders", "http_error_ratio", 100.0)]
     assert len(tracker.update(chain, now=100.0)) == 1  # orders joins through cart, 50 s after it
@@ -109,7 +117,7 @@ def test_related_services_join_only_within_the_sliding_grouping_window() -> None
 
 
 def test_the_same_service_hours_later_is_a_new_problem() -> None:
-    tracker = IncidentTracker(grouping_window=300)
+    tracker = IncidentTracker(grouping_window=300, dependencies=DEPS)
     memory = alert("catalog", "process_memory_bytes", 0.0)
     tracker.update([memory], now=0.0)
     incidents = tracker.update([memory, alert("catalog", "db_p99_seconds", 7200.0)], now=7200.0)
@@ -117,19 +125,19 @@ def test_the_same_service_hours_later_is_a_new_problem() -> None:
 
 
 def test_unrelated_services_are_never_grouped_even_at_the_same_moment() -> None:
-    tracker = IncidentTracker(grouping_window=300)
+    tracker = IncidentTracker(grouping_window=300, dependencies=DEPS)
     incidents = tracker.update([alert("payments", "a", 0.0), alert("catalog", "a", 0.0)], now=0.0)
     assert len(incidents) == 2
 
 
 def test_lifecycle_severity_headline_and_a_stable_id() -> None:
-    tracker = IncidentTracker()
+    tracker = IncidentTracker(dependencies=DEPS)
     db = alert("catalog", "db_p99_seconds", 10.0)
     errors = alert("catalog", "http_error_ratio", 20.0, PAGE)
     (incident,) = tracker.update([errors, db], now=20.0)
     assert (incident.status, incident.opened_at, incident.headline) == ("firing", 10.0, "db_p99_seconds")
     assert incident.severity == PAGE
-    (same,) = IncidentTracker().update([db, errors], now=20.0)
+    (same,) = IncidentTracker(dependencies=DEPS).update([db, errors], now=20.0)
     assert same.id == incident.id  # another process, the same alerts: the same id
     (still,) = tracker.update([db.resolve(30.0), errors], now=30.0)
     assert still.status == "firing"
@@ -140,7 +148,7 @@ def test_lifecycle_severity_headline_and_a_stable_id() -> None:
 
 
 def test_a_resolved_incident_stays_resolved_and_a_new_firing_opens_a_new_one() -> None:
-    tracker = IncidentTracker()
+    tracker = IncidentTracker(dependencies=DEPS)
     db = alert("catalog", "db_p99_seconds", 10.0)
     (first,) = tracker.update([db], now=10.0)
     tracker.update([db.resolve(20.0)], now=20.0)
@@ -152,7 +160,7 @@ def test_a_resolved_incident_stays_resolved_and_a_new_firing_opens_a_new_one() -
 
 
 def test_alerts_without_a_service_group_by_queue_or_signal() -> None:
-    tracker = IncidentTracker()
+    tracker = IncidentTracker(dependencies=DEPS)
     queue = alert("", "queue_depth_messages", 0.0, queue="audit.events")
     fulfilment = alert("", "fulfilment_delay_p99_seconds", 0.0)
     incidents = tracker.update([queue, fulfilment], now=0.0)

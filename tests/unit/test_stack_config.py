@@ -23,6 +23,7 @@ def test_prometheus_scrapes_every_stack_exporter_and_discovers_the_rest(tmp_path
         "alertmanager",
         "postgres",
         "redis",
+        "elasticsearch",
         "rabbitmq",
         "rabbitmq-detailed",
         "file_sd",

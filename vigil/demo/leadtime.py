@@ -16,9 +16,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from vigil.alerts.prometheus_rules import SLO, Links, burn_alert, sli_error_ratio
+from vigil.alerts.prometheus_rules import Links, burn_alert, sli_error_ratio, slo_events
 from vigil.collectors.prometheus_client import PrometheusClient
+from vigil.collectors.promql import matchers
+from vigil.demo_marketplace.catalog import SYSTEM
 from vigil.detectors.burn_rate import DEFAULT_RULES
+from vigil.system import SLO
 
 STEP = 5.0  # Prometheus scrapes the stack every 5 s
 STATIC_LATENCY_FOR = 60.0
@@ -36,12 +39,9 @@ class Rule:
 def sli(slo: SLO, window: str = "1m") -> str:
     """The SLO's indicator as customers feel it now: p99 latency (seconds) or the share of failed requests."""
     if slo.kind == "latency":
-        selector = "{" + slo.selector + "}" if slo.selector else ""
-        return (
-            f"histogram_quantile({slo.objective:g}, sum by (le) "
-            f"(rate({slo.metric}_bucket{selector}[{window}])))"
-        )
-    return sli_error_ratio(slo, window)
+        buckets = f"{SYSTEM.slo_metric(slo)}_bucket{matchers(slo_events(SYSTEM, slo))}"
+        return f"histogram_quantile({slo.objective:g}, sum by (le) (rate({buckets}[{window}])))"
+    return sli_error_ratio(SYSTEM, slo, window)
 
 
 def limit(slo: SLO) -> float:

@@ -11,12 +11,13 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from vigil.alerts.incidents import catalog_dependencies, reachable
-from vigil.alerts.prometheus_rules import SLO
+from vigil.alerts.incidents import reachable
 from vigil.collectors.prometheus_client import PrometheusClient
 from vigil.demo.leadtime import slo_times
 from vigil.demo.scenarios import Scenario
 from vigil.demo.watch import SeenAlert
+from vigil.demo_marketplace.catalog import SYSTEM
+from vigil.system import SLO
 
 
 @dataclass(frozen=True)
@@ -136,7 +137,7 @@ def explained_by(alert: SeenAlert, culprit: str | None) -> bool:
     if culprit is None:
         return False
     service = alert.service
-    return service == culprit or culprit in reachable(service, catalog_dependencies())
+    return service == culprit or culprit in reachable(service, SYSTEM.dependencies())
 
 
 def _brief(alert: SeenAlert) -> dict[str, Any]:

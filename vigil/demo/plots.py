@@ -16,11 +16,11 @@ matplotlib.use("Agg")  # files only: no display on a server
 
 import matplotlib.pyplot as plt
 
-from vigil.alerts.prometheus_rules import SLO
 from vigil.collectors.prometheus_client import PrometheusClient, PrometheusError, Series
 from vigil.demo.leadtime import limit, sli
 from vigil.demo.outcome import Outcome
 from vigil.demo.watch import GATEWAY_RATE
+from vigil.system import SLO
 
 STEP = 5.0
 SCORE_AXIS_MAX = 5.0

@@ -9,12 +9,12 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from vigil.alerts.prometheus_rules import load_slos
 from vigil.collectors.prometheus_client import PrometheusClient
 from vigil.demo import plots
 from vigil.demo.outcome import Outcome
 from vigil.demo.run import Recording
 from vigil.demo.timeline import clock
+from vigil.demo_marketplace.catalog import SYSTEM
 from vigil.stack.settings import StackSettings
 
 
@@ -95,7 +95,7 @@ def write_report(recording: Recording, outcome: Outcome, folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "outcome.json").write_text(json.dumps(outcome.to_json(), indent=2, sort_keys=True) + "\n")
     settings = StackSettings()
-    slo = next(s for s in load_slos() if s.name == outcome.slo)
+    slo = next(s for s in SYSTEM.slos if s.name == outcome.slo)
     with PrometheusClient(settings.prometheus_url) as prometheus:
         images = plots.render(prometheus, outcome, slo, folder)
     scenario = recording.scenario

@@ -16,17 +16,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 from rich.console import Console
 from rich.live import Live
 
-from vigil.alerts.prometheus_rules import load_slos
 from vigil.collectors.prometheus_client import PrometheusClient
+from vigil.collectors.promql import matchers
+from vigil.config import read_config
 from vigil.demo import timeline
 from vigil.demo.outcome import Outcome, assess
 from vigil.demo.scenarios import Scenario
 from vigil.demo.vigil_process import demo_config, running_vigil
 from vigil.demo.watch import Event, Snapshot, Watcher, highest
+from vigil.demo_marketplace.catalog import SYSTEM
 from vigil.demo_marketplace.faults import Injector
 from vigil.demo_marketplace.loadgen.runner import start_load, stop_load
 from vigil.demo_marketplace.loadgen.shapes import make_shape
@@ -37,6 +38,12 @@ from vigil.stack.component import port_open
 POLL_S = 2.0
 QUEUED = 'max(max_over_time(rabbitmq_detailed_queue_messages{queue!~".*[.]dead"}[1m]))'
 SETTLED_QUEUE_DEPTH = 3
+_HTTP = SYSTEM.telemetry.http
+# Server errors of the last minute: an earlier run's fault (or test) still in the windows vigil reads.
+ERRORED = (
+    f"sum(increase({_HTTP.server_duration}_count"
+    f"{matchers(SYSTEM.telemetry.selector, {_HTTP.status_label: _HTTP.server_error})}[1m]))"
+)
 
 
 class DemoError(RuntimeError):
@@ -87,7 +94,7 @@ def run_demo(options: DemoOptions, console: Console) -> tuple[Recording, Outcome
     scenario.check()
     if not options.config.exists():
         raise DemoError(f"{options.config} not found: run from the repository or pass --config")
-    base = yaml.safe_load(options.config.read_text())
+    base = read_config(options.config)
     if port_open("127.0.0.1", options.vigil_port):
         raise DemoError(
             f"127.0.0.1:{options.vigil_port} is in use (a `vigil run` already?): stop it, or pass --port"
@@ -107,7 +114,7 @@ def run_demo(options: DemoOptions, console: Console) -> tuple[Recording, Outcome
                 market.down()
             if "stack" in started_here:
                 stack.down()
-    slo = next(s for s in load_slos() if s.name == scenario.slo)
+    slo = next(s for s in SYSTEM.slos if s.name == scenario.slo)
     assert recording.watcher is not None
     with PrometheusClient(settings.prometheus_url) as prometheus:
         outcome = assess(
@@ -143,7 +150,7 @@ def _act(
         duration_s=phases.length_s,
         params=phases.shape_params(),
     )
-    slos = load_slos()
+    slos = SYSTEM.slos
     with PrometheusClient(settings.prometheus_url) as prometheus:
         settle(prometheus, lambda line: console.print(line))
     with contextlib.ExitStack() as cleanup:
@@ -197,26 +204,32 @@ def _act(
 
 
 def settle(prometheus: PrometheusClient, say: Callable[[str], None], timeout: float = 600.0) -> None:
-    """Wait until an earlier run's backlog is gone: vigil's detectors must learn normal from this run.
+    """Wait until an earlier run's trouble is gone: vigil's detectors must learn normal from this run.
 
-    "Gone" is the queues near-empty for a whole minute, so that the 1-minute windows of vigil's signals
-    (fulfilment delay, queue rates) no longer hold it either.
+    "Gone" is the queues near-empty and no server error, each for a whole minute, so that the 1-minute
+    windows of vigil's signals (fulfilment delay, queue rates, error counts) no longer hold it either.
     """
     deadline = time.monotonic() + timeout
-    said = False
-    while (depth := _queued(prometheus)) > SETTLED_QUEUE_DEPTH:
+    told: set[str] = set()
+    while True:
+        depth, errors = _measured(prometheus, QUEUED), _measured(prometheus, ERRORED)
+        unsettled = {
+            "queues": f"up to {depth:.0f} messages queued" if depth > SETTLED_QUEUE_DEPTH else "",
+            "errors": f"{errors:.0f} server errors" if errors >= 1 else "",
+        }
+        why = " and ".join(text for text in unsettled.values() if text)
+        if not why:
+            return
         if time.monotonic() > deadline:
-            raise DemoError(f"the marketplace's queues held {depth:.0f} messages for {timeout:.0f} s")
-        if not said:
-            say(
-                f"waiting for the marketplace to settle: up to {depth:.0f} messages queued in the last minute"
-            )
-            said = True
+            raise DemoError(f"the marketplace did not settle in {timeout:.0f} s: {why} in the last minute")
+        if {k for k, text in unsettled.items() if text} - told:
+            say(f"waiting for the marketplace to settle: {why} in the last minute")
+            told |= {k for k, text in unsettled.items() if text}
         time.sleep(5)
 
 
-def _queued(prometheus: PrometheusClient) -> float:
-    return highest(prometheus, QUEUED, time.time()) or 0.0
+def _measured(prometheus: PrometheusClient, query: str) -> float:
+    return highest(prometheus, query, time.time()) or 0.0
 
 
 def _add(recording: Recording, event: Event, console: Console, live: bool) -> None:

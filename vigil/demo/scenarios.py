@@ -59,7 +59,7 @@ class Phases:
 class Scenario:
     name: str
     story: str
-    slo: str  # the SLO (demo_marketplace/slo.yaml) through which customers would feel the fault
+    slo: str  # the SLO (demo_marketplace/system.yaml) through which customers would feel the fault
     fault: str | None = None
     target: str | None = None  # for faults that can hit any service (a bad release)
     params: dict[str, float] = field(default_factory=dict)

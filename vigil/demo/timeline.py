@@ -10,9 +10,9 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from vigil.alerts.prometheus_rules import SLO
 from vigil.demo.leadtime import limit
 from vigil.demo.watch import Event, Snapshot, describe
+from vigil.system import SLO
 
 STYLES = {
     "phase": "cyan",

@@ -16,9 +16,9 @@ import requests
 
 from vigil.alerts.alertmanager import parse_time
 from vigil.alerts.model import ANOMALY, KIND
-from vigil.alerts.prometheus_rules import SLO
 from vigil.collectors.prometheus_client import PrometheusClient, PrometheusError
 from vigil.demo.leadtime import limit, sli
+from vigil.system import SLO
 
 GATEWAY_RATE = 'sum(rate(http_server_request_duration_seconds_count{service="gateway"}[1m]))'
 

@@ -18,9 +18,11 @@ from vigil.alerts.incidents import Incident, IncidentTracker
 from vigil.alerts.mute import MaintenanceMuter, MaintenanceWindow
 from vigil.alerts.outbox import Outbox
 from vigil.alerts.pipeline import Context, Pipeline, build_pipeline
-from vigil.alerts.rules import AlertRule, Links, observe
+from vigil.alerts.rules import AlertRule, Links
 from vigil.config import VigilConfig
 from vigil.runtime.engine import Engine
+from vigil.runtime.observe import observe, owner_in
+from vigil.system import System, load_system
 
 
 @dataclass
@@ -47,6 +49,8 @@ class AlertPath:
 def build_alert_path(
     config: VigilConfig, outbox_path: Path, *, registry: CollectorRegistry | None = None
 ) -> AlertPath:
+    """Rules, incidents and delivery; the system file says who owns queues and who depends on whom."""
+    system: System | None = load_system(config.system) if config.system is not None else None
     alerting = config.alerting
     base_url = alerting.base_url or f"http://{config.server.host}:{config.server.port}"
     rule = AlertRule(
@@ -58,6 +62,7 @@ def build_alert_path(
         context_signals=frozenset(alerting.context_signals),
         descriptions={s.name: s.description for s in config.signals if s.description},
         links=Links(base_url, alerting.dashboard_url, alerting.runbook_url),
+        owner=owner_in(system),
     )
     outbox_path.parent.mkdir(parents=True, exist_ok=True)
     outbox = Outbox(
@@ -67,7 +72,10 @@ def build_alert_path(
         registry=registry,
     )
     windows = [MaintenanceWindow(m.start, m.end, m.matchers, m.reason) for m in alerting.maintenance]
-    incidents = IncidentTracker(grouping_window=alerting.grouping_window)
+    incidents = IncidentTracker(
+        grouping_window=alerting.grouping_window,
+        dependencies=system.dependencies() if system is not None else {},
+    )
     pipeline = build_pipeline(
         [rule],
         outbox,

@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from vigil.collectors.model import Collector, SeriesKey
-from vigil.config import DetectorConfig, ScrapeSpec, SignalConfig, VigilConfig
+from vigil.config import DetectorConfig, SignalConfig, VigilConfig
 from vigil.detectors.base import AnyDetector
 from vigil.detectors.calibration import Calibrated
 from vigil.detectors.exclusion import Excluding
@@ -14,6 +14,7 @@ from vigil.detectors.registry import make
 from vigil.runtime.joins import Composite
 
 if TYPE_CHECKING:  # collectors are imported only for the sources a config uses
+    from vigil.collectors.prometheus_api import PromSignal
     from vigil.collectors.scrape import ScrapeSignal
 
 LOG_NOVELTY_SIGNAL = "log_template_novelty"
@@ -63,9 +64,10 @@ def build_composites(config: VigilConfig) -> list[Composite]:
 def build_collectors(config: VigilConfig) -> list[Collector]:
     collectors: list[Collector] = []
     sources = config.sources
-    prom_signals = [s for s in config.signals if s.query is not None]
+    via_prometheus = config.metric_source == "prometheus"
+    prom_signals = [s for s in config.signals if s.query is not None or (via_prometheus and s.metric)]
     if sources.prometheus is not None and prom_signals:
-        from vigil.collectors.prometheus_api import PrometheusCollector, PromSignal
+        from vigil.collectors.prometheus_api import PrometheusCollector
         from vigil.collectors.prometheus_client import PrometheusClient
 
         p = sources.prometheus
@@ -74,20 +76,12 @@ def build_collectors(config: VigilConfig) -> list[Collector]:
             PrometheusCollector(
                 "prometheus",
                 client,
-                [
-                    PromSignal(
-                        s.name,
-                        s.query or "",
-                        s.step,
-                        tuple(s.keep_labels) if s.keep_labels is not None else None,
-                    )
-                    for s in prom_signals
-                ],
+                [prom_signal(s) for s in prom_signals],
                 initial_lookback=p.initial_lookback,
                 max_lookback=p.max_lookback,
             )
         )
-    scrape_signals = [s for s in config.signals if s.scrape is not None]
+    scrape_signals = [s for s in config.signals if s.metric is not None and not via_prometheus]
     if sources.scrape is not None and scrape_signals:
         from vigil.collectors.scrape import ScrapeCollector, ScrapeTarget, targets_from_file_sd
 
@@ -96,7 +90,7 @@ def build_collectors(config: VigilConfig) -> list[Collector]:
             targets += targets_from_file_sd(path)
         collectors.append(
             ScrapeCollector(
-                "scrape", targets, [_scrape_signal(s) for s in scrape_signals], timeout=sources.scrape.timeout
+                "scrape", targets, [metric_signal(s) for s in scrape_signals], timeout=sources.scrape.timeout
             )
         )
     if sources.elasticsearch is not None:
@@ -114,18 +108,42 @@ def build_collectors(config: VigilConfig) -> list[Collector]:
     return collectors
 
 
-def _scrape_signal(signal: SignalConfig) -> ScrapeSignal:
+def metric_signal(signal: SignalConfig) -> ScrapeSignal:
+    """A ``metric`` signal's definition, which the scraper computes and ``to_promql`` renders."""
     from vigil.collectors.scrape import ScrapeSignal
 
-    spec: ScrapeSpec | None = signal.scrape
-    assert spec is not None
+    spec = signal.metric
+    assert spec is not None, f"signal {signal.name} has no metric spec"
     return ScrapeSignal(
         name=signal.name,
-        metric=spec.metric,
+        metric=spec.name,
         kind=spec.kind,
         by=tuple(spec.by),
         match=dict(spec.match),
         quantile=spec.quantile,
         numerator_match=dict(spec.numerator_match),
         aggregation=spec.aggregation,
+        min_rate=spec.min_rate,
+        labels=dict(spec.labels),
+        scale=spec.scale,
     )
+
+
+def promql_of(signal: SignalConfig) -> str | None:
+    """What Prometheus evaluates for ``signal``: its query, or its metric spec as PromQL; None for joins."""
+    if signal.query is not None:
+        return signal.query
+    if signal.metric is not None:
+        from vigil.collectors.promql import to_promql
+
+        return to_promql(metric_signal(signal))
+    return None
+
+
+def prom_signal(signal: SignalConfig) -> PromSignal:
+    from vigil.collectors.prometheus_api import PromSignal
+
+    query = promql_of(signal)
+    assert query is not None, f"signal {signal.name} is a join, not a query"
+    keep = tuple(signal.keep_labels) if signal.keep_labels is not None else None
+    return PromSignal(signal.name, query, signal.step, keep)

@@ -21,8 +21,7 @@ from vigil.runtime.engine import Engine
 from vigil.runtime.incident_metrics import IncidentCollector
 from vigil.runtime.incidents_api import incidents_router
 from vigil.runtime.server import create_app
-from vigil.stack.prometheus_config import write_targets
-from vigil.stack.settings import StackSettings
+from vigil.runtime.targets import write_targets
 
 log = logging.getLogger(__name__)
 
@@ -73,11 +72,11 @@ def start_scheduler(engine: Engine, interval: float, alerts: AlertPath | None = 
 
 def alert_routers(config: VigilConfig, engine: Engine, alerts: AlertPath | None) -> list[APIRouter]:
     routers = [incidents_router(alerts, engine)] if alerts is not None else []
-    secret_file = config.alerting.webhook_secret_file or StackSettings().webhook_secret_file
-    if secret_file.is_file():  # the local stack's Alertmanager notifies vigil with this secret
+    secret_file = config.alerting.webhook_secret_file
+    if secret_file is not None:  # Alertmanager notifies vigil's webhook with this shared secret
+        if not secret_file.is_file():
+            raise ValueError(f"alerting.webhook_secret_file {secret_file}: no such file")
         routers.append(webhook_router(read_secret(secret_file), NotificationStore()))
-    elif config.alerting.webhook_secret_file is not None:
-        raise ValueError(f"alerting.webhook_secret_file {secret_file}: no such file")
     return routers
 
 
@@ -96,7 +95,7 @@ def run(config: VigilConfig) -> None:
     registry = CollectorRegistry()
     alerts = None
     if config.alerting.enabled:
-        outbox = config.alerting.outbox or StackSettings().home / "vigil" / "outbox.sqlite"
+        outbox = config.alerting.outbox or config.state_dir / "outbox.sqlite"
         alerts = build_alert_path(config, outbox, registry=registry)
         registry.register(IncidentCollector(alerts))
     app = create_app(engine, registry, alert_routers(config, engine, alerts))

@@ -7,7 +7,6 @@ vigil itself) registers through file-based service discovery: a JSON file per jo
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,11 @@ from vigil.alerts.alertmanager_config import (
     build_config,
 )
 from vigil.config import ServerConfig
+from vigil.demo_marketplace.catalog import SYSTEM
+from vigil.runtime.targets import write_targets
 from vigil.stack.settings import StackSettings
+
+__all__ = ["alertmanager_config", "prometheus_config", "write_targets"]
 
 RABBITMQ_DETAILED_FAMILIES = [
     "queue_coarse_metrics",  # rabbitmq_detailed_queue_messages{,_ready,_unacked}
@@ -50,6 +53,7 @@ def prometheus_config(settings: StackSettings, *, targets_dir: Path, rules_dir: 
             _static_job("alertmanager", f"{host}:{settings.alertmanager_port}"),
             _static_job("postgres", f"{host}:{settings.postgres_exporter_port}"),
             _static_job("redis", f"{host}:{settings.redis_exporter_port}"),
+            _static_job("elasticsearch", f"{host}:{settings.elasticsearch_exporter_port}"),
             _static_job("rabbitmq", f"{host}:{settings.rabbitmq_prometheus_port}"),
             # Per-queue depth, consumers, publishes, deliveries (the aggregated endpoint has no queue label).
             _static_job(
@@ -74,19 +78,6 @@ def prometheus_config(settings: StackSettings, *, targets_dir: Path, rules_dir: 
     }
 
 
-def write_targets(targets_dir: Path, name: str, groups: list[dict[str, Any]]) -> Path:
-    """Register target ``groups`` (``{"targets": [...], "labels": {...}}``) for file-based discovery.
-
-    Written atomically, as Prometheus may read the file at any moment.
-    """
-    targets_dir.mkdir(parents=True, exist_ok=True)
-    path = targets_dir / f"{name}.json"
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(groups, indent=2))
-    tmp.replace(path)
-    return path
-
-
 def alertmanager_config(
     settings: StackSettings | None = None,
     *,
@@ -105,4 +96,4 @@ def alertmanager_config(
             vigil_url=f"http://{settings.host}:{ServerConfig().port}{WEBHOOK_PATH}",
             vigil_secret_file=settings.webhook_secret_file,
         )
-    return build_config(receivers, timing)
+    return build_config(receivers, timing, system=SYSTEM)

@@ -57,6 +57,7 @@ class StackSettings(BaseSettings):
     alertmanager_port: Port = 9093
     postgres_exporter_port: Port = 9187
     redis_exporter_port: Port = 9121
+    elasticsearch_exporter_port: Port = 9114
     scrape_interval: str = "5s"
 
     @property

@@ -3,7 +3,13 @@
 from vigil.stack.component import Component
 from vigil.stack.components.broker import Epmd, RabbitMQ
 from vigil.stack.components.databases import PostgreSQL, Redis
-from vigil.stack.components.monitoring import Alertmanager, PostgresExporter, Prometheus, RedisExporter
+from vigil.stack.components.monitoring import (
+    Alertmanager,
+    ElasticsearchExporter,
+    PostgresExporter,
+    Prometheus,
+    RedisExporter,
+)
 from vigil.stack.components.search import Elasticsearch
 from vigil.stack.settings import StackSettings
 
@@ -15,6 +21,7 @@ ALL: tuple[type[Component], ...] = (
     Elasticsearch,
     PostgresExporter,
     RedisExporter,
+    ElasticsearchExporter,
     Alertmanager,
     Prometheus,
 )

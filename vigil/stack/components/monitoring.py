@@ -1,4 +1,4 @@
-"""Prometheus, Alertmanager and the exporters for PostgreSQL and Redis."""
+"""Prometheus, Alertmanager and the exporters for PostgreSQL, Redis and Elasticsearch."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from pathlib import Path
 import yaml
 
 from vigil.alerts.alertmanager_config import render
-from vigil.alerts.prometheus_rules import write_rules
+from vigil.alerts.prometheus_rules import rule_files, write_rules
+from vigil.demo_marketplace.catalog import SYSTEM
 from vigil.stack.component import Component, http_probe
 from vigil.stack.prometheus_config import alertmanager_config, prometheus_config
 
@@ -30,7 +31,7 @@ class Prometheus(Component):
         rules = self.directory / "rules"
         for path in (self.directory / "data", self.targets_dir, self.targets_dir / "vigil", rules):
             path.mkdir(parents=True, exist_ok=True)
-        write_rules(rules)  # SLO burn, queue backlog and vigil anomaly alerts for the demo marketplace
+        write_rules(rules, rule_files(SYSTEM))  # SLO burn, queue backlog and vigil anomaly alerts of the demo
         config = prometheus_config(self.settings, targets_dir=self.targets_dir, rules_dir=rules)
         (self.directory / "prometheus.yml").write_text(yaml.safe_dump(config, sort_keys=False))
 
@@ -100,6 +101,27 @@ class PostgresExporter(Component):
 
     def probe(self) -> None:
         http_probe(f"{self.url}/metrics", expect="pg_up 1")
+
+
+class ElasticsearchExporter(Component):
+    name = "elasticsearch-exporter"
+    apt_packages = ("prometheus-elasticsearch-exporter",)
+    executables = ("prometheus-elasticsearch-exporter",)
+
+    @property
+    def port(self) -> int:
+        return self.settings.elasticsearch_exporter_port
+
+    def command(self) -> list[str]:
+        s = self.settings
+        return [
+            "prometheus-elasticsearch-exporter",
+            f"--es.uri={s.elasticsearch_url}",
+            f"--web.listen-address={s.host}:{self.port}",
+        ]
+
+    def probe(self) -> None:
+        http_probe(f"{self.url}/metrics", expect="elasticsearch_cluster_health_up 1")
 
 
 class RedisExporter(Component):

@@ -15,6 +15,7 @@ from typing import Any
 
 from vigil.alerts.model import PAGE, TICKET
 from vigil.alerts.prometheus_rules import dump, rule_files
+from vigil.demo_marketplace.catalog import SYSTEM
 
 DAY_MINUTES = 24 * 60
 # Three healthy days first, so the 3d window starts full, as in production.
@@ -337,7 +338,7 @@ def anomaly_tests(files: Mapping[str, dict[str, Any]]) -> dict[str, Any]:
 def rule_tests(files: Mapping[str, dict[str, Any]] | None = None) -> dict[str, dict[str, Any]]:
     """File name -> content of the promtool test files (``*.tests.yml``) for ``files`` (by default
     ``rule_files()``) and of the extracts of ``files`` they load."""
-    files = rule_files() if files is None else files
+    files = rule_files(SYSTEM) if files is None else files
     return {
         ERROR_SLO_RULES: _one_group(files, "slo:error-ratio"),
         "slo-fast-burn.tests.yml": fast_burn_tests(files),
