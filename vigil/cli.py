@@ -187,6 +187,11 @@ def run(
         raise typer.Exit(2) from error
     if port is not None:
         settings = settings.model_copy(update={"server": settings.server.model_copy(update={"port": port})})
+    import logging
+
+    # vigil's own news (checkpoints, sources down and back) at INFO; libraries only when they warn.
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("vigil").setLevel(logging.INFO)
     console.print(
         f"vigil watching {len(settings.signals)} signals; API on "
         f"http://{settings.server.host}:{settings.server.port}/docs"

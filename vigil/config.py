@@ -312,6 +312,9 @@ class VigilConfig(Strict):
     step: Duration = Field(15.0, description="the step of signals that set none")
     signals: list[SignalConfig] = Field(default_factory=list)
     interval: Duration = Field(15.0, description="how often to collect and detect")
+    checkpoint_interval: Wait = Field(
+        300.0, description="how often what the detectors learned is written to state_dir; 0: never"
+    )
     window_points: int = Field(2880, ge=10, description="recent points kept in memory per series")
     max_series: int = Field(100_000, ge=1)
     log_detector: DetectorConfig = Field(

@@ -29,6 +29,7 @@ VOLUMES = (
     "grafana-data",
     "marketplace-logs",
     "logship-state",
+    "vigil-state",
 )
 
 
@@ -215,7 +216,10 @@ def vigil_service() -> ComposeService:
             "volumes": [
                 f"./compose/vigil.yaml:{vigil_config.CONFIG_PATH}:ro",
                 f"../system.yaml:{vigil_config.SYSTEM_PATH}:ro",
+                # Checkpoints and the alert outbox survive a restart (the root filesystem is read-only).
+                "vigil-state:/var/lib/vigil",
             ],
+            "environment": {"VIGIL_STATE_DIR": "/var/lib/vigil"},
             "ports": [publish(vigil_config.PORT)],
             "healthcheck": _healthcheck("CMD", "python", "-c", shared.healthz_probe_code(vigil_config.PORT)),
             "depends_on": _healthy("prometheus", "elasticsearch"),

@@ -20,7 +20,7 @@ from vigil.demo_marketplace.deploy.k8s_backing import (
     scrape_annotations,
     selector,
 )
-from vigil.demo_marketplace.deploy.shared import IMAGE, dump_yaml, labels
+from vigil.demo_marketplace.deploy.shared import IMAGE, UID, dump_yaml, labels
 
 NAME = "vigil"
 CONFIGMAP = "vigil-config"
@@ -54,6 +54,9 @@ def _probe(period: int, **extra: int) -> dict[str, Any]:
     }
 
 
+STATE_DIR = "/var/lib/vigil"
+
+
 def statefulset() -> Manifest:
     pod_labels = labels(NAME, "detection")
     container: dict[str, Any] = {
@@ -62,7 +65,10 @@ def statefulset() -> Manifest:
         "imagePullPolicy": "IfNotPresent",
         # $(POD_NAME) is expanded by the kubelet: vigil-1 scores shard 1 of SHARDS.
         "args": vigil_config.run_args(f"$(POD_NAME)/{SHARDS}"),
-        "env": [{"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}],
+        "env": [
+            {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+            {"name": "VIGIL_STATE_DIR", "value": STATE_DIR},
+        ],
         "ports": [{"name": "http", "containerPort": vigil_config.PORT, "protocol": "TCP"}],
         # The detectors keep `window_points` recent points per series in memory.
         "resources": resources("250m", "512Mi", "1", "1Gi"),
@@ -74,6 +80,8 @@ def statefulset() -> Manifest:
         "volumeMounts": [
             {"name": "config", "mountPath": vigil_config.CONFIG_DIR, "readOnly": True},
             {"name": "tmp", "mountPath": "/tmp"},
+            # Checkpoints and the alert outbox: a restarted pod keeps what it learned and what it told.
+            {"name": "state", "mountPath": STATE_DIR},
         ],
     }
     # A new config rolls the pods (a mounted ConfigMap changes under a running vigil without being reread).
@@ -98,7 +106,8 @@ def statefulset() -> Manifest:
                 },
                 "spec": {
                     "automountServiceAccountToken": False,
-                    "securityContext": POD_RESTRICTED,
+                    # fsGroup: the state volume is writable by the image's non-root user.
+                    "securityContext": {**POD_RESTRICTED, "fsGroup": UID},
                     "containers": [container],
                     "volumes": [
                         {"name": "config", "configMap": {"name": CONFIGMAP}},
@@ -106,6 +115,15 @@ def statefulset() -> Manifest:
                     ],
                 },
             },
+            "volumeClaimTemplates": [
+                {
+                    "metadata": {"name": "state"},
+                    "spec": {
+                        "accessModes": ["ReadWriteOnce"],
+                        "resources": {"requests": {"storage": "1Gi"}},
+                    },
+                }
+            ],
         },
     }
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import struct
-import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -15,7 +14,7 @@ import pytest
 from vigil.dashboards.preview import render
 from vigil.dashboards.queries import panel_queries, resolve_variables
 from vigil.dashboards.query_runner import QueryResult, has_data, run
-from vigil.demo_marketplace.loadgen import run_load
+from vigil.demo_marketplace.loadgen.runner import start_load, stop_load
 from vigil.demo_marketplace.runner import Marketplace
 from vigil.stack import Stack
 from vigil.system import load_system
@@ -147,15 +146,17 @@ def dashboard() -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def loaded(stack: Stack, marketplace: Marketplace) -> Iterator[tuple[datetime, datetime]]:
-    """A short real load; yields once the request rate shows in Prometheus (the load keeps running)."""
+    """A real load; yields once the request rate shows in Prometheus, and is stopped after the tests
+    (not left to run out its time: nothing waits for it)."""
     started = datetime.now(UTC)
-    load = threading.Thread(
-        target=run_load,
-        args=(marketplace.url("gateway"),),
-        kwargs={"shape": "steady", "base_users": 5, "duration_s": 90},
-        daemon=True,
-    )
-    load.start()
+    load = start_load(marketplace.url("gateway"), shape="steady", base_users=5, duration_s=600)
+    try:
+        yield started - timedelta(minutes=5), _when_the_rate_shows(stack, started)
+    finally:
+        stop_load(load)
+
+
+def _when_the_rate_shows(stack: Stack, started: datetime) -> datetime:
     rate = next(q for q in panel_queries(dashboard(), {"service": ["gateway"]}) if q.panel_id == 2)
     deadline = time.monotonic() + 80  # locust starts, two scrapes; room for a busy machine
     while True:
@@ -165,8 +166,7 @@ def loaded(stack: Stack, marketplace: Marketplace) -> Iterator[tuple[datetime, d
             break
         assert time.monotonic() < deadline, f"no request rate in Prometheus under load: {result.error}"
         time.sleep(2)
-    yield started - timedelta(minutes=5), end
-    load.join(timeout=150)
+    return end
 
 
 def urls(stack: Stack) -> dict[str, Any]:

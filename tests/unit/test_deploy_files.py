@@ -415,7 +415,8 @@ def test_vigil_pod_is_restricted_probed_and_scraped_like_the_others() -> None:
     pod = statefulset["spec"]["template"]
     container = _container(statefulset)
     marketplace_pod = _objects("Deployment")[SERVICES[0].name]["spec"]["template"]["spec"]
-    assert pod["spec"]["securityContext"] == marketplace_pod["securityContext"]
+    # The same restrictions, plus the group that makes its state volume writable.
+    assert pod["spec"]["securityContext"] == {**marketplace_pod["securityContext"], "fsGroup": 10001}
     assert (
         container["securityContext"]
         == _container({"spec": {"template": {"spec": marketplace_pod}}})["securityContext"]
@@ -436,6 +437,12 @@ def test_vigil_pod_is_restricted_probed_and_scraped_like_the_others() -> None:
     assert mounts[str(Path(vigil_config.CONFIG_PATH).parent)] == "config"
     volumes = {v["name"]: v for v in pod["spec"]["volumes"]}
     assert volumes["config"]["configMap"]["name"] == k8s_vigil.CONFIGMAP
+    # Each replica keeps its checkpoints and outbox on its own claim across restarts and reschedules.
+    assert mounts["/var/lib/vigil"] == "state"
+    (claim,) = statefulset["spec"]["volumeClaimTemplates"]
+    assert claim["metadata"]["name"] == "state"
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["VIGIL_STATE_DIR"] == "/var/lib/vigil"
 
 
 def test_vigil_cluster_config_is_the_repository_config_with_cluster_addresses() -> None:

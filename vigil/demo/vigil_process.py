@@ -64,7 +64,13 @@ def running_vigil(
 
     On exit vigil is stopped (SIGTERM, then SIGKILL) and its targets file removed.
     """
-    config = {**config, "server": {"host": "127.0.0.1", "port": port}, "register_targets": str(targets)}
+    # Its own state directory: no checkpoint of another run is restored into this one.
+    config = {
+        "state_dir": str(workdir / "state"),
+        **config,
+        "server": {"host": "127.0.0.1", "port": port},
+        "register_targets": str(targets),
+    }
     workdir.mkdir(parents=True, exist_ok=True)
     path = workdir / "vigil.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))

@@ -50,6 +50,20 @@ def detector_factory(config: VigilConfig) -> Callable[[SeriesKey], AnyDetector |
     return detector_for
 
 
+def detector_specs(config: VigilConfig) -> dict[str, object]:
+    """Per signal, everything its series' learned state depends on: a checkpoint taken under other
+    settings does not fit (see ``vigil.runtime.checkpoint``)."""
+    specs: dict[str, object] = {
+        s.name: s.model_dump(mode="json", exclude={"description", "severity"}) for s in config.signals
+    }
+    specs |= {"log_lines": config.log_detector.model_dump(mode="json")}
+    specs |= {"log_errors": specs["log_lines"]}
+    if config.log_novelty is not None:
+        specs[LOG_NOVELTY_SIGNAL] = config.log_novelty.model_dump(mode="json")
+    excluded = [w.model_dump(mode="json") for w in config.exclude]
+    return {name: {"signal": spec, "exclude": excluded} for name, spec in specs.items()}
+
+
 def build_composites(config: VigilConfig) -> list[Composite]:
     composites = [
         Composite(s.name, s.detector.input_kind, tuple(s.inputs), tuple(s.by))

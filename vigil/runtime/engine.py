@@ -170,6 +170,23 @@ class Engine:
         with self._lock:
             return list(self._series.values())
 
+    def locked(self) -> threading.Lock:
+        """Hold while reading detectors in place (a checkpoint): no round changes them meanwhile."""
+        return self._lock
+
+    def series_unlocked(self) -> list[SeriesState]:
+        """``series()`` for a caller already holding ``locked()``."""
+        return list(self._series.values())
+
+    def owns(self, key: SeriesKey) -> bool:
+        return owns(self.shard, key)
+
+    def adopt(self, states: Sequence[SeriesState]) -> None:
+        """Series learned by an earlier run of this engine (a checkpoint), before the first round."""
+        with self._lock:
+            for state in states[-self.max_series :]:
+                self._series[state.key] = state
+
 
 def owns(shard: tuple[int, int], key: SeriesKey) -> bool:
     """Whether replica ``index`` of ``count`` scores this series.

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
@@ -56,14 +57,27 @@ def _view(state: SeriesState) -> SignalView:
 
 
 def create_app(
-    engine: Engine, registry: CollectorRegistry | None = None, routers: Sequence[APIRouter] = ()
+    engine: Engine,
+    registry: CollectorRegistry | None = None,
+    routers: Sequence[APIRouter] = (),
+    on_shutdown: Callable[[], None] | None = None,
 ) -> FastAPI:
+    """The API; ``on_shutdown`` runs when the server stops, SIGTERM included (uvicorn re-raises the
+    signal once it has shut down, so code after ``uvicorn.run`` never runs then)."""
     registry = registry if registry is not None else CollectorRegistry()
     registry.register(EngineCollector(engine))
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        if on_shutdown is not None:
+            on_shutdown()
+
     app = FastAPI(
         title="vigil",
         version=__version__,
-        description="Anomaly scores of the marketplace's signals, and vigil's own health.",
+        description="Anomaly scores of the signals of the watched system, and vigil's own health.",
+        lifespan=lifespan,
     )
 
     @app.get("/metrics", include_in_schema=False)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import threading
 import time
 from datetime import datetime
 from pathlib import Path
@@ -16,7 +17,8 @@ from prometheus_client import CollectorRegistry
 from vigil.alerts.webhook import NotificationStore, read_secret, webhook_router
 from vigil.config import VigilConfig
 from vigil.runtime.alerting import AlertPath, build_alert_path
-from vigil.runtime.build import build_collectors, build_composites, detector_factory
+from vigil.runtime.build import build_collectors, build_composites, detector_factory, detector_specs
+from vigil.runtime.checkpoint import Checkpoint, spec_digest
 from vigil.runtime.engine import Engine
 from vigil.runtime.incident_metrics import IncidentCollector
 from vigil.runtime.incidents_api import incidents_router
@@ -37,8 +39,45 @@ def build_engine(config: VigilConfig) -> Engine:
     )
 
 
-def start_scheduler(engine: Engine, interval: float, alerts: AlertPath | None = None) -> BackgroundScheduler:
+def checkpoint_for(config: VigilConfig) -> Checkpoint:
+    """This replica's checkpoint: one file per shard, so replicas never overwrite each other's."""
+    index, count = config.shard.index, config.shard.count
+    specs = {name: spec_digest(spec) for name, spec in detector_specs(config).items()}
+    return Checkpoint(config.state_dir / f"checkpoint-{index}-of-{count}.pickle", specs)
+
+
+def save_checkpoint(checkpoint: Checkpoint, engine: Engine) -> None:
+    try:
+        written = checkpoint.save(engine, time.time())
+    except Exception:  # a full disk must not stop detection; the next attempt may succeed
+        log.exception("checkpoint %s could not be written", checkpoint.path)
+        return
+    log.info(
+        "checkpoint %s: %d series, %d bytes, %.2f s",
+        written.path,
+        written.series,
+        written.bytes,
+        written.seconds,
+    )
+
+
+def start_scheduler(
+    engine: Engine,
+    interval: float,
+    alerts: AlertPath | None = None,
+    checkpoint: tuple[Checkpoint, float] | None = None,
+) -> BackgroundScheduler:
     scheduler = BackgroundScheduler(timezone="UTC")
+    if checkpoint is not None:
+        file, every = checkpoint
+        scheduler.add_job(
+            lambda: save_checkpoint(file, engine),
+            "interval",
+            seconds=every,
+            max_instances=1,
+            coalesce=True,
+            id="checkpoint",
+        )
 
     def round_() -> None:
         engine.tick()
@@ -92,19 +131,38 @@ def run(config: VigilConfig) -> None:
     engine = build_engine(config)
     if not engine.collectors:
         raise ValueError("nothing to watch: configure at least one source with signals")
+    checkpoint = checkpoint_for(config) if config.checkpoint_interval > 0 else None
+    if checkpoint is not None:
+        checkpoint.restore(engine, time.time())
     registry = CollectorRegistry()
     alerts = None
     if config.alerting.enabled:
         outbox = config.alerting.outbox or config.state_dir / "outbox.sqlite"
         alerts = build_alert_path(config, outbox, registry=registry)
         registry.register(IncidentCollector(alerts))
-    app = create_app(engine, registry, alert_routers(config, engine, alerts))
-    scheduler = start_scheduler(engine, config.interval, alerts)
+    scheduler = start_scheduler(
+        engine,
+        config.interval,
+        alerts,
+        (checkpoint, config.checkpoint_interval) if checkpoint is not None else None,
+    )
+
+    stopped = threading.Event()
+
+    def stop() -> None:  # a deploy or a drain (SIGTERM) keeps everything learned
+        if stopped.is_set():
+            return
+        stopped.set()
+        scheduler.shutdown(wait=False)
+        if checkpoint is not None:
+            save_checkpoint(checkpoint, engine)
+        if config.register_targets is not None:
+            config.register_targets.unlink(missing_ok=True)
+
+    app = create_app(engine, registry, alert_routers(config, engine, alerts), on_shutdown=stop)
     if config.register_targets is not None:
         register_with_prometheus(config.register_targets, config.server.host, config.server.port)
     try:
         uvicorn.run(app, host=config.server.host, port=config.server.port, log_level="warning")
-    finally:
-        scheduler.shutdown(wait=False)
-        if config.register_targets is not None:
-            config.register_targets.unlink(missing_ok=True)
+    finally:  # exits that skip the app's shutdown (a port in use, Ctrl-C during startup)
+        stop()

@@ -1,0 +1,95 @@
+"""`vigil run` stopped (SIGTERM, as a deploy or a drain does) and started again keeps what it learned."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from http.server import ThreadingHTTPServer
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+from prometheus_client import CollectorRegistry, Gauge
+from prometheus_client.exposition import MetricsHandler
+
+from tests.integration.private_alertmanager import free_port, wait_for
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def exporter() -> Iterator[str]:
+    """A real /metrics endpoint with a gauge per service."""
+    registry = CollectorRegistry()
+    queue = Gauge("jobs_waiting", "jobs waiting", ["service"], registry=registry)
+    for i, service in enumerate(["billing", "search", "mail"]):
+        queue.labels(service).set(10 + i)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), MetricsHandler.factory(registry))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/metrics"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def start(config: Path, log: Path) -> subprocess.Popen[bytes]:
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "vigil.cli", "run", "--config", str(config)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def series_count(port: int) -> int:
+    try:
+        return len(httpx.get(f"http://127.0.0.1:{port}/api/v1/signals", timeout=2).json())
+    except (httpx.HTTPError, ValueError):
+        return 0
+
+
+def test_a_restarted_vigil_restores_its_checkpoint(tmp_path: Path, exporter: str) -> None:
+    port = free_port()
+    config = tmp_path / "vigil.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "state_dir": str(tmp_path / "state"),
+                "interval": "1s",
+                "step": "1s",
+                "server": {"host": "127.0.0.1", "port": port},
+                "sources": {"scrape": {"targets": [{"url": exporter}]}},
+                "signals": [
+                    {
+                        "name": "jobs_waiting",
+                        "metric": {"name": "jobs_waiting", "kind": "gauge", "by": ["service"]},
+                    },
+                ],
+                "alerting": {"enabled": False},
+            }
+        )
+    )
+    log = tmp_path / "vigil.log"
+    first = start(config, log)
+    try:
+        # A few rounds at 1 s; the bound is room for a busy machine.
+        wait_for("vigil to score the three series", lambda: series_count(port) == 3, timeout=90)
+    finally:
+        first.send_signal(signal.SIGTERM)
+        first.wait(timeout=60)
+    checkpoint = tmp_path / "state" / "checkpoint-0-of-1.pickle"
+    assert checkpoint.exists(), log.read_text()
+    assert "checkpoint" in log.read_text()
+
+    second = start(config, log)
+    try:
+        wait_for("vigil to answer again", lambda: series_count(port) == 3, timeout=90)
+    finally:
+        second.send_signal(signal.SIGTERM)
+        second.wait(timeout=60)
+    assert "restored 3 series" in log.read_text(), log.read_text()[-3000:]
