@@ -146,27 +146,40 @@ def dashboard() -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def loaded(stack: Stack, marketplace: Marketplace) -> Iterator[tuple[datetime, datetime]]:
-    """A real load; yields once the request rate shows in Prometheus, and is stopped after the tests
+    """A real load; yields once every panel has data, and is stopped after the tests
     (not left to run out its time: nothing waits for it)."""
     started = datetime.now(UTC)
     load = start_load(marketplace.url("gateway"), shape="steady", base_users=5, duration_s=600)
     try:
-        yield started - timedelta(minutes=5), _when_the_rate_shows(stack, started)
+        yield started - timedelta(minutes=5), _when_every_panel_has_data(stack, started)
     finally:
         stop_load(load)
 
 
-def _when_the_rate_shows(stack: Stack, started: datetime) -> datetime:
-    rate = next(q for q in panel_queries(dashboard(), {"service": ["gateway"]}) if q.panel_id == 2)
-    deadline = time.monotonic() + 80  # locust starts, two scrapes; room for a busy machine
+def _when_every_panel_has_data(stack: Stack, started: datetime) -> datetime:
+    """The end of a window in which every panel has data: requests scraped by Prometheus, and log lines
+    shipped to Elasticsearch and searchable (on a busy machine the logs can trail the metrics)."""
+    start = started - timedelta(minutes=5)
+    deadline = time.monotonic() + 150  # locust starts, two scrapes, a shipper round; room for a busy machine
     while True:
         end = datetime.now(UTC)
-        result = run(rate, start=started - timedelta(minutes=5), end=end, **urls(stack))
-        if has_data(result) and result.series[0].values[-3:].max() > 0:
-            break
-        assert time.monotonic() < deadline, f"no request rate in Prometheus under load: {result.error}"
+        values = resolve_variables(
+            dashboard(), prometheus_url=stack.settings.prometheus_url, start=start, end=end
+        )
+        results = {
+            q.panel_title: run(q, start=start, end=end, **urls(stack))
+            for q in panel_queries(dashboard(), values)
+        }
+        empty = sorted(title for title, result in results.items() if not has_data(result))
+        rate, now = results.get("Request rate by service"), results.get("Requests now")
+        flowing = not empty and rate is not None and now is not None
+        # Requests in the last scrapes too (the instant panel): a busy machine can stall the load a while.
+        if flowing and rate.series[0].values[-3:].max() > 0 and now.series[0].values[0] > 0:
+            return end
+        assert time.monotonic() < deadline, (
+            f"no data under load for {empty}: {[r.error for r in results.values()]}"
+        )
         time.sleep(2)
-    return end
 
 
 def urls(stack: Stack) -> dict[str, Any]:
