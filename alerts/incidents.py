@@ -8,7 +8,9 @@ window slides, so a problem that keeps spreading stays one incident, while a dif
 with no dependency in common, or the same service hours later, gets its own.
 
 An incident is firing while any of its alerts is; it is resolved when all of them are, and then
-stays resolved (a new alert opens a new incident). Times come from the alerts, never a clock.
+stays resolved (a new alert opens a new incident). Times come from the alerts, never a clock. The
+tracker's ``state`` outlives the process in the alert memory: a restart keeps incidents open, with
+their ids and likely causes.
 """
 
 from __future__ import annotations
@@ -16,10 +18,10 @@ from __future__ import annotations
 import hashlib
 from collections import deque
 from collections.abc import Collection, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
-from vigil.alerts.model import SIGNAL, Alert
-from vigil.alerts.notify import severity_rank
+from vigil.alerts.model import SIGNAL, Alert, severity_rank
 
 # Who depends on whom (``vigil.system.System.dependencies``): a service -> the services it calls, the owners
 # of tables it uses and the components it uses. Failures travel up these edges.
@@ -105,6 +107,21 @@ class Incident:
     def firing(self, now: float) -> list[Alert]:
         return [a for a in self.alerts.values() if not a.resolved(now)]
 
+    @classmethod
+    def from_dict(cls, body: dict[str, Any]) -> Incident:
+        """The inverse of ``dataclasses.asdict``."""
+        return cls(
+            id=body["id"],
+            opened_at=body["opened_at"],
+            alerts={key: Alert.from_dict(alert) for key, alert in body["alerts"].items()},
+            resolved_at=body["resolved_at"],
+            last_fired_at=body["last_fired_at"],
+            suspects=tuple(
+                Suspect(s["service"], s["first_fired_at"], tuple(s["affected_dependencies"]))
+                for s in body["suspects"]
+            ),
+        )
+
 
 class IncidentTracker:
     def __init__(
@@ -145,6 +162,16 @@ class IncidentTracker:
                 self._incident_of.pop(key, None)
             self.resolved.append(incident)
         return [*self._open.values(), *closed]
+
+    def state(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """The open incidents and the latest resolved ones, JSON-ready; ``restore`` takes them back."""
+        return [asdict(i) for i in self._open.values()], [asdict(i) for i in self.resolved]
+
+    def restore(self, open_: list[dict[str, Any]], resolved: list[dict[str, Any]]) -> None:
+        self._open = {i.id: i for i in map(Incident.from_dict, open_)}
+        self._incident_of = {key: i.id for i in self._open.values() for key in i.alerts}
+        self.resolved.clear()
+        self.resolved.extend(map(Incident.from_dict, resolved))
 
     def _find(self, alert: Alert, now: float) -> Incident | None:
         """The open incident ``alert`` belongs to, a new one if it fires alone, None if it is just over."""

@@ -16,6 +16,11 @@ from typing import Any
 ALERTNAME, SERVICE, SEVERITY, SIGNAL = "alertname", "service", "severity", "signal"
 PAGE, TICKET = "page", "ticket"
 KIND, ANOMALY, SLO = "kind", "anomaly", "slo"  # what raised the alert: vigil's detectors or an SLO rule
+SEVERITY_RANK = {TICKET: 1, PAGE: 2}  # unknown severities rank lowest
+
+
+def severity_rank(severity: str) -> int:
+    return SEVERITY_RANK.get(severity, 0)
 
 
 def fingerprint(labels: dict[str, str]) -> str:
@@ -57,6 +62,11 @@ class Alert:
 
     def resolve(self, at: float) -> Alert:
         return replace(self, ends_at=at)
+
+    @classmethod
+    def from_dict(cls, body: dict[str, Any]) -> Alert:
+        """The inverse of ``dataclasses.asdict``: how the outbox and the alert memory store alerts."""
+        return cls(**body)
 
     def to_api(self) -> dict[str, Any]:
         """The body of one alert in Alertmanager's ``POST /api/v2/alerts``."""

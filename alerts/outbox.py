@@ -22,8 +22,7 @@ import json
 import logging
 import sqlite3
 import threading
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Protocol
@@ -81,7 +80,6 @@ class Outbox:
         expire_after: float | None = None,
         retention: float = 3600.0,
         registry: CollectorRegistry | None = None,
-        clock: Callable[[], float] = time.time,
     ) -> None:
         self.sink = sink
         self.resend_interval = resend_interval
@@ -92,7 +90,6 @@ class Outbox:
         # Several intervals (Prometheus uses 4) let a re-send or two fail without a spurious resolution.
         self.expire_after = expire_after if expire_after is not None else 4 * resend_interval
         self.retention = retention
-        self.clock = clock  # used only by ``send``, the Notifier entry point; ``flush`` takes ``now``
         self._lock = threading.Lock()  # one connection shared by the pipeline and the flusher threads
         self._flushing = threading.Lock()  # one delivery round at a time: no double sends of a row
         self._db = sqlite3.connect(str(path), timeout=30.0, check_same_thread=False, isolation_level=None)
@@ -118,14 +115,6 @@ class Outbox:
     def close(self) -> None:
         with self._lock:
             self._db.close()
-
-    # --- the Notifier protocol ------------------------------------------------------------------------
-
-    def send(self, alerts: list[Alert]) -> None:
-        """Store ``alerts`` and deliver what is due; never raises for an unreachable Alertmanager."""
-        for alert in alerts:
-            self.put(alert)
-        self.flush(self.clock())
 
     # --- storing ----------------------------------------------------------------------------------------
 
@@ -247,4 +236,4 @@ class Outbox:
 
 
 def _decode(body: str) -> Alert:
-    return Alert(**json.loads(body))
+    return Alert.from_dict(json.loads(body))

@@ -7,7 +7,9 @@ for ``keep_firing_for``: the gap between the two thresholds and the hold time ke
 wobbles around 1 from paging, resolving and paging again (hysteresis).
 
 The evaluator is stateful (keyed by the alert's fingerprint) but never reads a clock: each
-evaluation is given its time, so a backtest and a test replay exactly what production does.
+evaluation is given its time, so a backtest and a test replay exactly what production does. Its state
+(``state``/``restore``) outlives the process in the alert memory, as Prometheus keeps ``for`` state in
+``ALERTS_FOR_STATE``: a restart neither re-pends an alert about to fire nor re-fires one already told.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from __future__ import annotations
 import math
 import string
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
 from urllib.parse import quote, urlencode
 
 from vigil.alerts.model import ALERTNAME, ANOMALY, KIND, SERVICE, SEVERITY, SIGNAL, TICKET, Alert, fingerprint
@@ -187,6 +190,18 @@ class RuleEvaluator:
     def pending(self) -> list[Alert]:
         """Alerts above the threshold that have not yet lasted ``for_``."""
         return [t.alert for t in self._tracked.values() if t.fired_at is None]
+
+    def firing(self) -> list[Alert]:
+        """Alerts that fired and have not resolved."""
+        return [t.alert for t in self._tracked.values() if t.fired_at is not None and t.resolved_at is None]
+
+    def state(self) -> list[dict[str, Any]]:
+        """Everything the evaluator tracks, JSON-ready; ``restore`` takes it back."""
+        return [asdict(tracked) for tracked in self._tracked.values()]
+
+    def restore(self, state: list[dict[str, Any]]) -> None:
+        tracked = [_Tracked(**{**row, "alert": Alert.from_dict(row["alert"])}) for row in state]
+        self._tracked = {t.alert.fingerprint: t for t in tracked}
 
     def _step(self, key: str, labels: dict[str, str], observation: Observation | None, now: float) -> None:
         rule, tracked = self.rule, self._tracked.get(key)

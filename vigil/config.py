@@ -250,13 +250,13 @@ class ShardConfig(Strict):
             raise ValueError(problem) from error
 
 
-class MaintenanceConfig(Strict):
-    """Planned work: alerts matching ``matchers`` (label equalities; none = all) are muted in vigil."""
-
-    start: UnixTime
-    end: UnixTime
-    matchers: dict[str, str] = Field(default_factory=dict)
-    reason: str = ""
+# Settings of vigil's old notification timer: Alertmanager owns them now (routes and silences).
+MOVED_TO_ALERTMANAGER = {
+    "group_wait": "Alertmanager's route group_wait (`vigil alerts config` writes it)",
+    "group_interval": "Alertmanager's route group_interval (`vigil alerts config` writes it)",
+    "repeat_interval": "Alertmanager's route repeat_interval (`vigil alerts config` writes it)",
+    "maintenance": "an Alertmanager silence planned ahead: `vigil alerts silence --start ... --end ...`",
+}
 
 
 class AlertingConfig(Strict):
@@ -273,16 +273,12 @@ class AlertingConfig(Strict):
     keep_firing_for: Wait = Field(60.0, description="below resolve_below this long to resolve")
     resolve_below: float = Field(0.8, gt=0, description="hysteresis: resolve under this score, not under 1")
     grouping_window: Duration = Field(300.0, description="related services' alerts this close: one incident")
-    group_wait: Duration = 30.0
-    group_interval: Duration = 60.0
-    repeat_interval: Duration = 3600.0
     base_url: str | None = Field(None, description="vigil's URL in alerts; default from server host/port")
     dashboard_url: str = Field("", description="template with {service} and {signal}")
     runbook_url: str = Field("", description="template with {service} and {signal}")
     webhook_secret_file: Path | None = Field(
         None, description="serve Alertmanager's webhook receiver, checking this shared secret"
     )
-    maintenance: list[MaintenanceConfig] = Field(default_factory=list)
     context_signals: list[str] = Field(
         default_factory=lambda: ["log_lines"],
         description="scored, exported and shown, but never alerted on by themselves: what moves with the "
@@ -290,6 +286,17 @@ class AlertingConfig(Strict):
     )
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _moved(cls, data: Any) -> Any:
+        moved = [key for key in MOVED_TO_ALERTMANAGER if isinstance(data, dict) and key in data]
+        if moved:
+            where = "; ".join(f"{key}: now {MOVED_TO_ALERTMANAGER[key]}" for key in moved)
+            raise ValueError(
+                f"vigil hands every alert to Alertmanager, which owns notification timing and muting. {where}"
+            )
+        return data
 
     @model_validator(mode="after")
     def _hysteresis(self) -> AlertingConfig:

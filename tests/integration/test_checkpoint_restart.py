@@ -3,47 +3,23 @@
 from __future__ import annotations
 
 import signal
-import subprocess
-import sys
-import threading
 from collections.abc import Iterator
-from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
 import pytest
 import yaml
-from prometheus_client import CollectorRegistry, Gauge
-from prometheus_client.exposition import MetricsHandler
 
 from tests.integration.private_alertmanager import free_port, wait_for
+from tests.integration.vigil_process import jobs_waiting, start_vigil
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
 def exporter() -> Iterator[str]:
-    """A real /metrics endpoint with a gauge per service."""
-    registry = CollectorRegistry()
-    queue = Gauge("jobs_waiting", "jobs waiting", ["service"], registry=registry)
-    for i, service in enumerate(["billing", "search", "mail"]):
-        queue.labels(service).set(10 + i)
-    server = ThreadingHTTPServer(("127.0.0.1", 0), MetricsHandler.factory(registry))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/metrics"
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-def start(config: Path, log: Path) -> subprocess.Popen[bytes]:
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "vigil.cli", "run", "--config", str(config)],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+    with jobs_waiting(["billing", "search", "mail"]) as (url, _gauge):
+        yield url
 
 
 def series_count(port: int) -> int:
@@ -75,7 +51,7 @@ def test_a_restarted_vigil_restores_its_checkpoint(tmp_path: Path, exporter: str
         )
     )
     log = tmp_path / "vigil.log"
-    first = start(config, log)
+    first = start_vigil(config, log)
     try:
         # A few rounds at 1 s; the bound is room for a busy machine.
         wait_for("vigil to score the three series", lambda: series_count(port) == 3, timeout=90)
@@ -86,7 +62,7 @@ def test_a_restarted_vigil_restores_its_checkpoint(tmp_path: Path, exporter: str
     assert checkpoint.exists(), log.read_text()
     assert "checkpoint" in log.read_text()
 
-    second = start(config, log)
+    second = start_vigil(config, log)
     try:
         wait_for("vigil to answer again", lambda: series_count(port) == 3, timeout=90)
     finally:

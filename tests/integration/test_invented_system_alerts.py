@@ -43,8 +43,6 @@ def config(observatory: Observatory, alertmanager_url: str, outbox: Path) -> Vig
                 "outbox": str(outbox),
                 "for": "0s",
                 "keep_firing_for": "0s",
-                "group_wait": "1s",
-                "group_interval": "2s",
                 "resend_interval": "5s",
             },
         }

@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator, Sequence
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+
+from prometheus_client import CollectorRegistry, Gauge
+from prometheus_client.exposition import MetricsHandler
 
 from tests.integration.private_alertmanager import free_port
 from vigil.demo import vigil_process
@@ -27,3 +34,29 @@ def running_vigil(stack: Stack, config: dict[str, Any], workdir: Path) -> Iterat
         log = workdir / "vigil.log"
         if log.exists():
             print(log.read_text(errors="replace")[-3000:])
+
+
+def start_vigil(config: Path, log: Path) -> subprocess.Popen[bytes]:
+    """``vigil run --config config``, its output appended to ``log`` (a restart adds to the same log)."""
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "vigil.cli", "run", "--config", str(config)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+
+
+@contextlib.contextmanager
+def jobs_waiting(services: Sequence[str], start: float = 10.0) -> Iterator[tuple[str, Gauge]]:
+    """A real /metrics endpoint with a ``jobs_waiting`` gauge per service; yields (URL, gauge)."""
+    registry = CollectorRegistry()
+    gauge = Gauge("jobs_waiting", "jobs waiting", ["service"], registry=registry)
+    for service in services:
+        gauge.labels(service).set(start)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), MetricsHandler.factory(registry))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/metrics", gauge
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -1,59 +1,50 @@
-"""The alert path end to end on injected time: evaluate, dedup, mute, group, decide, send."""
+"""The alert path on injected time: evaluate, dedup, group, note the incident, hand over, remember.
+
+vigil hands every firing alert to the outbox every round, as Prometheus does; whether and when a
+person hears of it is Alertmanager's business (its grouping and timing are tested against the real
+one in tests/integration/test_alert_path.py). What vigil keeps is its own: ``for`` and hysteresis,
+incidents, and the memory of both across restarts.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+import sqlite3
+import threading
+from pathlib import Path
 
 import pytest
-from prometheus_client import CollectorRegistry
 
 from tests.unit.test_incidents import DEPS
+from tests.unit.test_outbox import RecordingSink
 from vigil.alerts.incidents import IncidentTracker
+from vigil.alerts.memory import AlertMemory
 from vigil.alerts.model import Alert
-from vigil.alerts.mute import MaintenanceMuter, MaintenanceWindow, Muter
-from vigil.alerts.notify import Reason
-from vigil.alerts.pipeline import Context, Deduplicate, Pipeline, build_pipeline
-from vigil.alerts.rules import AlertRule, Observation
+from vigil.alerts.outbox import Outbox
+from vigil.alerts.pipeline import Context, Deduplicate, build_pipeline
+from vigil.alerts.rules import AlertRule, Observation, RuleEvaluator
 from vigil.collectors.model import SeriesKey
+from vigil.runtime.alerting import AlertPath
 
 CATALOG = SeriesKey("http_p99_latency_seconds", (("route", "/products"), ("service", "catalog")))
 GATEWAY = SeriesKey("http_p99_latency_seconds", (("route", "/api/products"), ("service", "gateway")))
 PAYMENTS = SeriesKey("http_error_ratio", (("service", "payments"),))
-
-
-class Recorder:
-    """A notifier that keeps what it is sent (the sink under test is the pipeline's output)."""
-
-    def __init__(self) -> None:
-        self.batches: list[list[Alert]] = []
-
-    def send(self, alerts: list[Alert]) -> None:
-        self.batches.append(list(alerts))
-
-
-def pipeline(
-    recorder: Recorder, muters: Sequence[Muter] = (), registry: CollectorRegistry | None = None
-) -> Pipeline:
-    return build_pipeline(
-        [AlertRule()],
-        recorder,
-        muters=muters,
-        incidents=IncidentTracker(dependencies=DEPS),  # the demo marketplace's: who depends on whom
-        group_wait=30.0,
-        group_interval=60.0,
-        repeat_interval=3600.0,
-        registry=registry,
-    )
-
-
-def only_decision(ctx: Context) -> Reason:
-    (decision,) = ctx.decisions.values()
-    return decision.reason
+RULE = AlertRule(for_=30.0, keep_firing_for=30.0, resolve_below=0.8)
 
 
 def scores(now: float, **by_key: float) -> list[Observation]:
     keys = {"catalog": CATALOG, "gateway": GATEWAY, "payments": PAYMENTS}
     return [Observation(keys[name], now, score) for name, score in by_key.items()]
+
+
+def alert_path(outbox_file: Path, sink: RecordingSink) -> AlertPath:
+    """The path ``vigil run`` builds, with the Alertmanager side recorded."""
+    outbox = Outbox(outbox_file, sink, resend_interval=60.0)
+    sink.outbox = outbox
+    evaluators = (RuleEvaluator(RULE),)
+    incidents = IncidentTracker(dependencies=DEPS)  # the demo marketplace's: who depends on whom
+    pipeline = build_pipeline(evaluators, outbox, incidents)
+    return AlertPath(pipeline, outbox, incidents, threading.Lock(), evaluators, AlertMemory(outbox_file))
 
 
 def test_deduplicate_keeps_the_latest_state_of_each_alert() -> None:
@@ -69,115 +60,92 @@ def test_deduplicate_keeps_the_latest_state_of_each_alert() -> None:
     assert dedup.exec(ctx, [firing, annotated]) == [annotated]  # a tie: the one that came last
 
 
-def test_an_alert_is_notified_after_group_wait_and_its_resolution_at_once() -> None:
-    recorder = Recorder()
-    run = pipeline(recorder).run
-    reasons = [only_decision(run(t, scores(t, catalog=2.0))) for t in (0.0, 15.0)]
-    assert reasons == [Reason.NOT_DUE, Reason.NOT_DUE]
-    assert recorder.batches == []
-    ctx = run(30.0, scores(30.0, catalog=2.0))
-    assert only_decision(ctx) == Reason.NEW
-    ((sent,),) = recorder.batches
-    assert (sent.service, sent.starts_at, sent.ends_at) == ("catalog", 0.0, None)
+def test_every_firing_alert_is_handed_over_every_round_with_its_incident(tmp_path: Path) -> None:
+    sink = RecordingSink()
+    run = alert_path(tmp_path / "outbox.sqlite", sink).run
+    assert run(0.0, scores(0.0, catalog=2.0)).sent == []  # pending: for 30 s
+    assert sink.sent == []
+    ctx = run(30.0, scores(30.0, catalog=2.0))  # fires: out at once, no waiting in front of Alertmanager
+    (sent,) = sink.sent
+    assert (sent.service, sent.starts_at, sent.ends_at) == ("catalog", 30.0, 30.0 + 4 * 60.0)
     assert sent.annotations["incident_id"] == ctx.incidents[0].id
     assert sent.annotations["likely_cause"] == "catalog"
-    assert run(45.0, scores(45.0, catalog=2.0)).sent == []
-    ctx = run(60.0, scores(60.0, catalog=0.2))
-    assert only_decision(ctx) == Reason.RESOLVED
-    ((resolved,),) = recorder.batches[1:]
-    assert (resolved.fingerprint, resolved.ends_at) == (sent.fingerprint, 60.0)
-    assert run(75.0, scores(75.0, catalog=0.2)).sent == []  # told once; the outbox retries, not us
-
-
-def test_a_storm_is_one_notification_and_another_service_gets_its_own() -> None:
-    recorder = Recorder()
-    run = pipeline(recorder).run
-    storm = [
-        Observation(SeriesKey(signal, (("route", f"/r{i}"), ("service", service))), 0.0, 3.0)
-        for i in range(5)
-        for service in ("catalog", "gateway")
-        for signal in ("http_p99_latency_seconds", "http_error_ratio")
-    ]
-    assert len(storm) == 20
-    for t in (0.0, 15.0):
-        run(t, storm)
-    ctx = run(30.0, [*storm, *scores(30.0, payments=5.0)])
-    assert len(ctx.incidents) == 2
-    (batch,) = recorder.batches
-    assert len(batch) == 20
-    assert {a.annotations["likely_cause"] for a in recorder.batches[0]} == {"catalog"}
-    ctx = run(60.0, [*storm, *scores(60.0, payments=5.0)])
-    assert {d.reason for d in ctx.decisions.values()} == {Reason.NEW, Reason.NOT_DUE}
-    assert [a.service for a in ctx.sent] == ["payments"]
-
-
-def test_an_alert_joining_a_notified_incident_is_sent_as_a_change_after_group_interval() -> None:
-    recorder = Recorder()
-    run = pipeline(recorder).run
-    for t in (0.0, 30.0):
-        run(t, scores(t, catalog=2.0))
-    for t in (45.0, 60.0, 75.0):
-        assert run(t, scores(t, catalog=2.0, gateway=2.0)).sent == []
-    ctx = run(90.0, scores(90.0, catalog=2.0, gateway=2.0))
-    assert only_decision(ctx) == Reason.CHANGED
+    ctx = run(45.0, scores(45.0, catalog=2.0, gateway=3.0))
+    assert [a.service for a in ctx.sent] == ["catalog"]  # every round, all of them (gateway pends)
+    ctx = run(75.0, scores(75.0, catalog=2.0, gateway=3.0))
     assert sorted(a.service for a in ctx.sent) == ["catalog", "gateway"]
+    assert {a.annotations["incident_id"] for a in ctx.sent} == {ctx.incidents[0].id}  # one incident
+    for t in (90.0, 120.0):
+        ctx = run(t, scores(t, catalog=0.1, gateway=0.1))
+    assert {(a.service, a.ends_at) for a in ctx.sent} == {("catalog", 120.0), ("gateway", 120.0)}
+    assert {(a.service, a.ends_at) for a in sink.sent[-2:]} == {("catalog", 120.0), ("gateway", 120.0)}
 
 
-def test_a_maintenance_window_mutes_its_services_only_and_until_it_ends() -> None:
-    recorder = Recorder()
-    window = MaintenanceWindow(0.0, 100.0, {"service": "catalog"}, reason="database upgrade")
-    run = pipeline(recorder, muters=[MaintenanceMuter([window])]).run
-    for t in (0.0, 30.0, 60.0, 90.0):
-        ctx = run(t, scores(t, catalog=2.0, payments=2.0))
-        by_service = {i.services[0]: ctx.decisions[i.id].reason for i in ctx.incidents}
-        assert by_service["catalog"] == Reason.MUTED  # the incident is there, nobody is paged
-    assert [a.service for batch in recorder.batches for a in batch] == ["payments"]
-    ctx = run(100.0, scores(100.0, catalog=2.0, payments=2.0))
-    assert [a.service for a in ctx.sent] == ["catalog"]
-
-
-def test_a_muted_alert_in_a_notified_incident_is_left_out_but_its_resolution_is_sent() -> None:
-    recorder = Recorder()
-    window = MaintenanceWindow(40.0, 1000.0, {"service": "gateway"})
-    run = pipeline(recorder, muters=[MaintenanceMuter([window])]).run
-    run(0.0, scores(0.0, catalog=2.0, gateway=2.0))
-    assert sorted(a.service for a in run(30.0, scores(30.0, catalog=2.0, gateway=2.0)).sent) == [
-        "catalog",
-        "gateway",
-    ]
-    assert run(3700.0, scores(3700.0, catalog=2.0, gateway=2.0)).sent[0].service == "catalog"  # the repeat
-    ctx = run(3715.0, scores(3715.0, catalog=2.0, gateway=0.1))
-    assert [(a.service, a.ends_at) for a in ctx.sent] == [("gateway", 3715.0)]  # muted, yet resolved
-    assert ctx.sent[0].annotations["incident_id"] == ctx.incidents[0].id
-
-
-def test_an_incident_over_before_group_wait_notifies_nobody() -> None:
-    recorder = Recorder()
-    run = pipeline(recorder).run
+def test_a_restart_takes_back_timers_firing_alerts_and_incidents(tmp_path: Path) -> None:
+    sink = RecordingSink()
+    first = alert_path(tmp_path / "outbox.sqlite", sink)
+    run = first.run
     run(0.0, scores(0.0, catalog=2.0))
-    ctx = run(15.0, scores(15.0, catalog=0.1))
-    assert only_decision(ctx) == Reason.ALREADY_RESOLVED
-    assert recorder.batches == []
+    ctx = run(30.0, scores(30.0, catalog=2.0, payments=3.0))  # catalog fires, payments pends
+    (incident,) = [i for i in ctx.incidents if "catalog" in i.services]
+    told = len(sink.sent)
+
+    second = alert_path(tmp_path / "outbox.sqlite", sink)  # killed and started again: nothing in memory
+    second.reconcile(45.0)
+    assert [i.id for i in second.incidents.open] == [incident.id]
+    assert second.incidents.open[0].likely_cause == "catalog"
+    run = second.run
+    ctx = run(60.0, scores(60.0, catalog=2.0, payments=3.0))
+    by_service = {a.service: a for a in ctx.sent}
+    assert by_service["catalog"].starts_at == 30.0  # the same alert, not a new one
+    assert by_service["payments"].starts_at == 60.0  # its `for` ran on from 30, across the restart
+    assert by_service["catalog"].annotations["incident_id"] == incident.id
+    assert all(a.ends_at is None or a.ends_at > 60.0 for a in sink.sent[told:])  # nothing was resolved
 
 
-def test_decisions_are_counted_by_reason_in_the_given_registry() -> None:
-    registry = CollectorRegistry()
-    run = pipeline(Recorder(), registry=registry).run
-    for t in (0.0, 15.0, 30.0):
-        run(t, scores(t, catalog=2.0))
-    count = registry.get_sample_value
-    assert count("vigil_alert_notification_decisions_total", {"reason": "not_due"}) == 2
-    assert count("vigil_alert_notification_decisions_total", {"reason": "new"}) == 1
+def test_what_the_outbox_holds_firing_and_no_rule_tracks_is_resolved_at_start(tmp_path: Path) -> None:
+    sink = RecordingSink()
+    outbox_file = tmp_path / "outbox.sqlite"
+    run = alert_path(outbox_file, sink).run
+    run(0.0, scores(0.0, catalog=2.0))
+    run(30.0, scores(30.0, catalog=2.0))
+    with sqlite3.connect(outbox_file) as db:  # the memory is lost; the outbox still says "firing"
+        db.execute("DELETE FROM alert_memory")
+    restarted = alert_path(outbox_file, sink)
+    restarted.reconcile(100.0)
+    restarted.outbox.flush(100.0)
+    assert (sink.sent[-1].service, sink.sent[-1].ends_at) == ("catalog", 100.0)
 
 
-def test_maintenance_windows_cover_start_to_end_and_match_labels() -> None:
-    alert = Alert({"alertname": "VigilAnomaly", "service": "catalog", "severity": "page"})
-    everything = MaintenanceMuter([MaintenanceWindow(100.0, 200.0)])
-    assert [everything.mutes(alert, t) for t in (99.9, 100.0, 199.9, 200.0)] == [False, True, True, False]
-    pages_of_cart = MaintenanceWindow(0.0, 10.0, {"service": "cart", "severity": "page"})
-    pages_of_catalog = MaintenanceWindow(0.0, 10.0, {"service": "catalog", "severity": "page"}, "upgrade")
-    muter = MaintenanceMuter([pages_of_cart, pages_of_catalog])
-    assert muter.window_for(alert, 5.0) == pages_of_catalog
-    assert not MaintenanceMuter([pages_of_cart]).mutes(alert, 5.0)
-    with pytest.raises(ValueError, match="start before it ends"):
-        MaintenanceWindow(10.0, 10.0)
+def test_a_vanished_series_resolves_its_alert_after_a_restart(tmp_path: Path) -> None:
+    sink = RecordingSink()
+    run = alert_path(tmp_path / "outbox.sqlite", sink).run
+    run(0.0, scores(0.0, catalog=2.0))
+    run(30.0, scores(30.0, catalog=2.0))
+    restarted = alert_path(tmp_path / "outbox.sqlite", sink)
+    restarted.reconcile(40.0)
+    run = restarted.run
+    for t in (45.0, 60.0, 75.0):  # the catalog's series is gone: keep_firing_for, then resolved
+        run(t, [])
+    assert (sink.sent[-1].service, sink.sent[-1].ends_at) == ("catalog", 75.0)
+    assert restarted.incidents.open == []
+
+
+def test_memory_of_another_format_is_reported_and_ignored(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    sink = RecordingSink()
+    run = alert_path(tmp_path / "outbox.sqlite", sink).run
+    run(0.0, scores(0.0, catalog=2.0))
+    run(30.0, scores(30.0, catalog=2.0))
+    with sqlite3.connect(tmp_path / "outbox.sqlite") as db:
+        db.execute("UPDATE alert_memory SET format = 99 WHERE part = 'incidents'")
+        db.execute("UPDATE alert_memory SET body = '{not json' WHERE part = 'rule:VigilAnomaly'")
+    restarted = alert_path(tmp_path / "outbox.sqlite", sink)
+    with caplog.at_level(logging.WARNING):
+        restarted.reconcile(40.0)
+    assert "part 'incidents' has format 99" in caplog.text
+    assert "part 'rule:VigilAnomaly' is unreadable" in caplog.text
+    assert restarted.incidents.open == []
+    restarted.outbox.flush(40.0)
+    assert sink.sent[-1].ends_at == 40.0  # no rule holds it any more: resolved rather than left firing

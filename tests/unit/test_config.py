@@ -217,3 +217,17 @@ def test_a_system_file_given_on_the_command_line_replaces_the_configs(tmp_path: 
     assert config.system == observatory
     names = {s.name for s in config.signals}
     assert {"slo_portal_latency", "slo_archive_availability"} <= names
+
+
+def test_notification_timing_and_maintenance_say_they_moved_to_alertmanager(tmp_path: Path) -> None:
+    config = """
+sources: {prometheus: {url: http://127.0.0.1:9090}}
+signals: [{name: a, query: up}]
+alerting: {group_wait: 30s, maintenance: [{start: 0, end: 1}]}
+"""
+    with pytest.raises(ConfigError) as raised:
+        load_config(write(tmp_path, config))
+    message = str(raised.value)
+    assert "alerting" in message
+    assert "group_wait: now Alertmanager's route group_wait" in message
+    assert "maintenance: now an Alertmanager silence planned ahead: `vigil alerts silence" in message

@@ -224,19 +224,6 @@ def test_a_state_put_while_its_predecessor_is_in_flight_stays_due(
     assert [a.ends_at for a in sink.sent] == [T0 + 1 + 4 * RESEND, T0 + 1]
 
 
-def test_send_is_the_notifier_entry_point(tmp_path: Path, sink: RecordingSink) -> None:
-    outbox = Outbox(tmp_path / "o.db", sink, resend_interval=RESEND, clock=lambda: T0 + 7)
-    sink.outbox = outbox
-    outbox.send([firing("A"), firing("B")])
-    assert {(a.name, a.ends_at) for a in sink.sent} == {
-        ("A", T0 + 7 + 4 * RESEND),
-        ("B", T0 + 7 + 4 * RESEND),
-    }
-    sink.down = True
-    outbox.send([firing("C")])  # an outage is the outbox's business, not the pipeline's
-    assert outbox.pending() == 1
-
-
 def test_large_backlogs_go_out_in_batches(outbox: Outbox, sink: RecordingSink) -> None:
     for i in range(BATCH + 10):
         outbox.put(firing(service=f"svc{i}"))

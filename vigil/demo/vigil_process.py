@@ -21,7 +21,7 @@ import yaml
 
 from vigil.stack.settings import StackSettings
 
-DEMO_TIMING = {"for": "20s", "group_wait": "10s", "group_interval": "30s", "keep_firing_for": "60s"}
+DEMO_TIMING = {"for": "20s", "keep_firing_for": "60s"}
 
 
 class VigilStartError(RuntimeError):

@@ -1,13 +1,20 @@
 """``vigil run``'s alert path: the engine's scores -> rules -> incidents -> outbox -> Alertmanager.
 
-The pipeline runs right after each engine round, on the engine's latest view; the outbox is flushed
-on its own schedule too, so alerts raised while Alertmanager was away go out as soon as it answers,
-and firing alerts are re-sent before Alertmanager would let them expire.
+The pipeline runs right after each engine round, on the engine's latest view; what the rules and the
+incidents learned is saved, then the outbox delivers. The outbox is flushed on its own schedule too,
+so alerts raised while Alertmanager was away go out as soon as it answers, and firing alerts are
+re-sent before Alertmanager would let them expire.
+
+At start the path takes back its memory (``reconcile``): pending ``for`` timers, firing alerts with
+their start times and open incidents carry on, so a restart re-pages nothing; an alert the outbox
+still holds as firing that no rule tracks any more (a rule removed, a memory lost) is resolved.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,14 +22,17 @@ from prometheus_client import CollectorRegistry
 
 from vigil.alerts.alertmanager import AlertmanagerClient
 from vigil.alerts.incidents import Incident, IncidentTracker
-from vigil.alerts.mute import MaintenanceMuter, MaintenanceWindow
+from vigil.alerts.memory import AlertMemory
 from vigil.alerts.outbox import Outbox
 from vigil.alerts.pipeline import Context, Pipeline, build_pipeline
-from vigil.alerts.rules import AlertRule, Links
+from vigil.alerts.rules import AlertRule, Links, Observation, RuleEvaluator
 from vigil.config import VigilConfig
 from vigil.runtime.engine import Engine
 from vigil.runtime.observe import observe, owner_in
 from vigil.system import System, load_system
+
+log = logging.getLogger(__name__)
+INCIDENTS, RESOLVED = "incidents", "incidents_resolved"  # apart: the resolved history changes seldom
 
 
 @dataclass
@@ -31,11 +41,20 @@ class AlertPath:
     outbox: Outbox
     incidents: IncidentTracker
     lock: threading.Lock  # the pipeline's state and the API's reads of the incidents
+    evaluators: tuple[RuleEvaluator, ...] = ()
+    memory: AlertMemory | None = None
 
     def evaluate(self, engine: Engine, now: float) -> Context:
-        observations = observe(engine.series(), now)
+        return self.run(now, observe(engine.series(), now))
+
+    def run(self, now: float, observations: Sequence[Observation]) -> Context:
+        """One round of rules, incidents, memory and delivery, on the given observations."""
         with self.lock:
-            return self.pipeline.run(now, observations)
+            ctx = self.pipeline.run(now, observations)
+            if self.memory is not None:  # before delivery: what Alertmanager hears, the memory holds
+                self.memory.save(self._memory_parts(), now)
+        self.outbox.flush(now)
+        return ctx
 
     def flush(self, now: float) -> None:
         self.outbox.flush(now)
@@ -44,6 +63,42 @@ class AlertPath:
         """Open incidents and the latest resolved ones, consistent with each other."""
         with self.lock:
             return list(self.incidents.open), list(self.incidents.resolved)
+
+    def reconcile(self, now: float) -> None:
+        """Take back what an earlier process remembered; resolve what the outbox holds and nobody tracks."""
+        if self.memory is None:
+            return
+        parts = self.memory.load()
+        with self.lock:
+            for evaluator in self.evaluators:
+                state = parts.get(_rule_part(evaluator))
+                if state is not None:
+                    evaluator.restore(state)
+            if INCIDENTS in parts:
+                self.incidents.restore(parts[INCIDENTS], parts.get(RESOLVED, []))
+            firing = {a.fingerprint for e in self.evaluators for a in e.firing()}
+            orphans = [
+                alert
+                for key, alert in self.outbox.stored().items()
+                if alert.ends_at is None and key not in firing
+            ]
+            for alert in orphans:
+                self.outbox.put(alert.resolve(now))
+        log.info(
+            "alert memory: %d firing alerts, %d open incidents taken back; %d alerts nobody tracks resolved",
+            len(firing),
+            len(self.incidents.open),
+            len(orphans),
+        )
+
+    def _memory_parts(self) -> dict[str, object]:
+        parts: dict[str, object] = {_rule_part(e): e.state() for e in self.evaluators}
+        parts[INCIDENTS], parts[RESOLVED] = self.incidents.state()
+        return parts
+
+
+def _rule_part(evaluator: RuleEvaluator) -> str:
+    return f"rule:{evaluator.rule.alertname}"
 
 
 def build_alert_path(
@@ -71,19 +126,10 @@ def build_alert_path(
         resend_interval=alerting.resend_interval,
         registry=registry,
     )
-    windows = [MaintenanceWindow(m.start, m.end, m.matchers, m.reason) for m in alerting.maintenance]
     incidents = IncidentTracker(
         grouping_window=alerting.grouping_window,
         dependencies=system.dependencies() if system is not None else {},
     )
-    pipeline = build_pipeline(
-        [rule],
-        outbox,
-        muters=[MaintenanceMuter(windows)] if windows else [],
-        incidents=incidents,
-        repeat_interval=alerting.repeat_interval,
-        group_wait=alerting.group_wait,
-        group_interval=alerting.group_interval,
-        registry=registry,
-    )
-    return AlertPath(pipeline, outbox, incidents, threading.Lock())
+    evaluators = (RuleEvaluator(rule),)
+    pipeline = build_pipeline(evaluators, outbox, incidents)
+    return AlertPath(pipeline, outbox, incidents, threading.Lock(), evaluators, AlertMemory(outbox_path))

@@ -139,6 +139,7 @@ def run(config: VigilConfig) -> None:
     if config.alerting.enabled:
         outbox = config.alerting.outbox or config.state_dir / "outbox.sqlite"
         alerts = build_alert_path(config, outbox, registry=registry)
+        alerts.reconcile(time.time())
         registry.register(IncidentCollector(alerts))
     scheduler = start_scheduler(
         engine,
