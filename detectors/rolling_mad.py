@@ -34,15 +34,25 @@ class RollingMAD:
         self.min_deviation = min_deviation
         self.values_: deque[float] = deque(maxlen=window)
 
+    # (median, spread) of the window as it stands: the engine asks for the band after learning a point
+    # and for the score of the next one, both on the same window. ``learn_one`` clears it; it is left
+    # out of pickles (checkpoints), and the class attribute makes an unpickled detector start with None.
+    estimate_: tuple[float, float] | None = None
+
+    def __getstate__(self) -> dict[str, object]:
+        return {k: v for k, v in vars(self).items() if k != "estimate_"}
+
     def _center_spread(self) -> tuple[float, float] | None:
         if len(self.values_) < max(self.warmup, 1):  # an empty window has no median, even with warmup=0
             return None
-        data = np.fromiter(self.values_, dtype=float, count=len(self.values_))
-        median = float(np.median(data))
-        spread = MAD_TO_SIGMA * float(np.median(np.abs(data - median)))
-        # A constant series has MAD 0: fall back to a small share of its level, and the floor.
-        spread = max(spread, 0.01 * abs(median), self.min_deviation / self.threshold, 1e-9)
-        return median, spread
+        if self.estimate_ is None:
+            ordered = sorted(self.values_)  # a window of ~100 floats: sorted() beats np.median's overhead
+            median = _middle(ordered)
+            spread = MAD_TO_SIGMA * _middle(sorted([abs(v - median) for v in ordered]))
+            # A constant series has MAD 0: fall back to a small share of its level, and the floor.
+            spread = max(spread, 0.01 * abs(median), self.min_deviation / self.threshold, 1e-9)
+            self.estimate_ = (median, spread)
+        return self.estimate_
 
     def score_one(self, x: float, t: float) -> float:
         estimate = self._center_spread()
@@ -53,6 +63,7 @@ class RollingMAD:
 
     def learn_one(self, x: float, t: float) -> None:
         self.values_.append(x)
+        self.estimate_ = None
 
     def expected(self, t: float) -> Band | None:
         estimate = self._center_spread()
@@ -60,6 +71,14 @@ class RollingMAD:
             return None
         median, spread = estimate
         return Band(median, median - self.threshold * spread, median + self.threshold * spread)
+
+
+def _middle(ordered: list[float]) -> float:
+    """The median of sorted values, bit for bit ``np.median``'s (the mean of the middle two)."""
+    middle = len(ordered) // 2
+    if len(ordered) % 2:
+        return ordered[middle]
+    return (ordered[middle - 1] + ordered[middle]) / 2
 
 
 class RollingMADBatch:

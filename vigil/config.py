@@ -322,7 +322,9 @@ class VigilConfig(Strict):
     checkpoint_interval: Wait = Field(
         300.0, description="how often what the detectors learned is written to state_dir; 0: never"
     )
-    window_points: int = Field(2880, ge=10, description="recent points kept in memory per series")
+    window_points: int = Field(
+        480, ge=10, description="recent points kept per series for plots and incident summaries (2 h at 15 s)"
+    )
     max_series: int = Field(100_000, ge=1)
     log_detector: DetectorConfig = Field(
         default_factory=lambda: DetectorConfig(min_deviation=5), description="for log_lines and log_errors"

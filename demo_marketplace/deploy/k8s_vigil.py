@@ -70,7 +70,7 @@ def statefulset() -> Manifest:
             {"name": "VIGIL_STATE_DIR", "value": STATE_DIR},
         ],
         "ports": [{"name": "http", "containerPort": vigil_config.PORT, "protocol": "TCP"}],
-        # The detectors keep `window_points` recent points per series in memory.
+        # Memory grows with the series scored: see bench/engine.py for the bytes per series.
         "resources": resources("250m", "512Mi", "1", "1Gi"),
         # /healthz answers 200 while a source is down too ("degraded"): a Prometheus outage must not
         # restart the pods and throw away what the detectors learned.

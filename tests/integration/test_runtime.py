@@ -145,7 +145,7 @@ def test_sources_going_down_and_coming_back(stack: Stack, prometheus_with_an_hou
         assert {k.label_dict()["job"] for k in before} == {"prometheus", "node"}
         for key, last in before.items():
             # Caught up: every 5 s step of the outage was read once Prometheus answered again.
-            new = [p.timestamp for p in after[key].points if p.timestamp > last]
+            new = [t for t in after[key].trail.array()[:, 0].tolist() if t > last]
             assert new == [last + 5 * i for i in range(1, len(new) + 1)], key
             assert new[-1] == clock[0] // 5 * 5, key
     finally:

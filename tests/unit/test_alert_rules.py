@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Sequence
 
 import pytest
 
 from vigil.alerts.model import PAGE, TICKET, Alert
 from vigil.alerts.rules import AlertRule, Links, Observation, RuleEvaluator, human_duration
-from vigil.collectors.model import Point, SeriesKey
+from vigil.collectors.model import SeriesKey
 from vigil.detectors.backlog import QueueBacklog
 from vigil.detectors.base import Band
 from vigil.detectors.calibration import Calibrated
 from vigil.detectors.rolling_mad import RollingMAD
 from vigil.runtime.engine import SeriesState
 from vigil.runtime.observe import observe, owner_in
+from vigil.runtime.trail import Trail
 from vigil.system import parse_system
 
 SYSTEM = parse_system("""
@@ -197,19 +197,21 @@ def test_annotations_follow_the_latest_score_while_the_identity_stays() -> None:
 
 def test_observe_reads_the_engine_state_and_the_backlog_forecast_through_wrappers() -> None:
     backlog = QueueBacklog(threshold=1000, horizon=600, window=10, warmup=5)
-    points: deque[Point] = deque()
+    points = Trail(20)
     for i in range(12):  # +3 messages per second
         backlog.learn_one(100 + 45 * i, t=15.0 * i)
-        points.append(Point(15.0 * i, 100 + 45 * i))
+        points.append(15.0 * i, 100 + 45 * i)
     wrapped = Calibrated(backlog, warmup=1000)
     state = SeriesState(QUEUE, "prometheus", wrapped, points, score=1.4, band=backlog.expected(165.0))
-    idle = SeriesState(LATENCY, "prometheus", RollingMAD(), deque())  # no point yet: nothing to observe
+    idle = SeriesState(LATENCY, "prometheus", RollingMAD(), Trail(20))  # no point yet: nothing to observe
     (seen,) = observe([state, idle], now=180.0)
     assert seen.time_to_breach == pytest.approx(backlog.time_to_threshold(180.0))
     assert seen.time_to_breach == pytest.approx((1000 - (100 + 45 * 11) - 3 * 15) / 3, rel=0.01)
     assert (seen.t, seen.score, seen.observed) == (165.0, 1.4, 100 + 45 * 11)
     assert observe([state], now=180.0, time_to_breach=None)[0].time_to_breach is None
-    plain = SeriesState(LATENCY, "prometheus", RollingMAD(), deque([Point(1.0, 0.2)]), score=float("nan"))
+    one = Trail(20)
+    one.append(1.0, 0.2)
+    plain = SeriesState(LATENCY, "prometheus", RollingMAD(), one, score=float("nan"))
     assert observe([plain], now=2.0)[0].score is None  # a NaN score says nothing
 
 

@@ -19,11 +19,11 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import os
 import pickle
 import tempfile
 import time
-from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +32,7 @@ from typing import Any
 from vigil.collectors.model import Point, SeriesKey
 from vigil.detectors.base import AnyDetector, Band
 from vigil.runtime.engine import Engine, SeriesState
+from vigil.runtime.trail import Trail
 
 log = logging.getLogger(__name__)
 FORMAT = 1  # bump when SavedSeries or a detector's fitted state changes shape
@@ -55,15 +56,25 @@ class SavedSeries:
 
     @classmethod
     def of(cls, state: SeriesState) -> SavedSeries:
-        last = state.points[-1] if state.points else None
         return cls(
-            state.key, state.source, state.detector, last, state.last_timestamp, state.score, state.band
+            state.key,
+            state.source,
+            state.detector,
+            state.last_point,
+            state.last_timestamp,
+            state.score,
+            state.band,
         )
 
     def state(self, window_points: int) -> SeriesState:
-        points = deque([self.last_point] if self.last_point else [], maxlen=window_points)
+        trail = Trail(window_points)
+        if self.last_point is not None:
+            band = self.band
+            score = self.score if self.score is not None else math.nan
+            limits = (band.expected, band.lower, band.upper) if band is not None else (math.nan,) * 3
+            trail.append(self.last_point.timestamp, self.last_point.value, score, *limits)
         return SeriesState(
-            self.key, self.source, self.detector, points, self.last_timestamp, self.score, self.band
+            self.key, self.source, self.detector, trail, self.last_timestamp, self.score, self.band
         )
 
 

@@ -20,9 +20,10 @@ from typing import Any
 from vigil.collectors.model import Collection, Collector, Point, SeriesKey
 from vigil.detectors.base import AnyDetector, Band
 from vigil.runtime.joins import Composite
+from vigil.runtime.trail import Trail
 
 log = logging.getLogger(__name__)
-TRAIL_POINTS = 480  # two hours at a 15 s step
+WINDOW_POINTS = 480  # two hours at a 15 s step
 
 
 @dataclass
@@ -30,18 +31,22 @@ class SeriesState:
     key: SeriesKey
     source: str
     detector: AnyDetector
-    points: deque[Point]  # composites without one number to show keep NaN values
+    # The latest points with what the detector made of them, for incident summaries and plots;
+    # composites without one number to show keep NaN as the observed value.
+    trail: Trail
     last_timestamp: float = -math.inf
     score: float | None = None
     band: Band | None = None
-    # The latest points with what the detector made of them, for incident summaries and plots:
-    # (t, observed, score, expected, lower, upper), NaN where unknown.
-    trail: deque[tuple[float, ...]] = field(default_factory=lambda: deque(maxlen=TRAIL_POINTS))
+
+    @property
+    def last_point(self) -> Point | None:
+        last = self.trail.last()
+        return Point(last[0], last[1]) if last is not None else None
 
     @property
     def observed(self) -> float | None:
-        value = self.points[-1].value if self.points else None
-        return value if value is not None and math.isfinite(value) else None
+        last = self.trail.last()
+        return last[1] if last is not None and math.isfinite(last[1]) else None
 
 
 @dataclass
@@ -74,7 +79,7 @@ class Engine:
         *,
         composites: Sequence[Composite] = (),
         shard: tuple[int, int] = (0, 1),
-        window_points: int = 2880,
+        window_points: int = WINDOW_POINTS,
         max_series: int = 100_000,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -142,9 +147,10 @@ class Engine:
         state.score = state.detector.score_one(x, timestamp)
         state.detector.learn_one(x, timestamp)
         state.band = band = state.detector.expected(timestamp)
-        expected = (band.expected, band.lower, band.upper) if band is not None else (math.nan,) * 3
-        state.trail.append((timestamp, shown, state.score, *expected))
-        state.points.append(Point(timestamp, shown))
+        if band is None:
+            state.trail.append(timestamp, shown, state.score)
+        else:
+            state.trail.append(timestamp, shown, state.score, band.expected, band.lower, band.upper)
         state.last_timestamp = timestamp
         self.counters.samples += 1
 
@@ -157,7 +163,7 @@ class Engine:
             detector = self.detector_for(key)
             if detector is None:
                 return None
-            state = SeriesState(key, source, detector, deque(maxlen=self.window_points))
+            state = SeriesState(key, source, detector, Trail(self.window_points))
             self._series[key] = state
             while len(self._series) > self.max_series:
                 self._series.popitem(last=False)

@@ -6,7 +6,6 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Literal
 
-import numpy as np
 from fastapi import APIRouter, HTTPException, Response
 from pydantic import BaseModel
 
@@ -73,8 +72,7 @@ def _series_of(alert: Alert, states: Sequence[SeriesState]) -> SeriesState | Non
 
 
 def history(state: SeriesState, fingerprint: str = "") -> SeriesHistory:
-    trail = np.array(state.trail, dtype=float).reshape(-1, 6)
-    t, observed, score, expected, lower, upper = trail.T
+    t, observed, score, expected, lower, upper = state.trail.array().T
     labels = " ".join(f"{k}={v}" for k, v in state.key.labels)
     name = f"{state.key.signal} {labels}".strip()
     return SeriesHistory(name, t, observed, expected, lower, upper, score, fingerprint=fingerprint)

@@ -34,13 +34,12 @@ def observe(
     """The engine's series as rule inputs; series without any point yet have nothing to say."""
     observations = []
     for state in states:
-        if not state.points:
+        last = state.last_point
+        if last is None:
             continue
         score = state.score if state.score is not None and math.isfinite(state.score) else None
         eta = time_to_breach(state, now) if time_to_breach is not None else None
-        observations.append(
-            Observation(state.key, state.points[-1].timestamp, score, state.observed, state.band, eta)
-        )
+        observations.append(Observation(state.key, last.timestamp, score, state.observed, state.band, eta))
     return observations
 
 

@@ -46,13 +46,13 @@ def _view(state: SeriesState) -> SignalView:
         signal=state.key.signal,
         labels=state.key.label_dict(),
         source=state.source,
-        timestamp=state.points[-1].timestamp if state.points else None,
+        timestamp=state.last_point.timestamp if state.last_point else None,
         observed=state.observed,
         anomaly_score=state.score,
         expected=band.expected if band else None,
         expected_lower=band.lower if band else None,
         expected_upper=band.upper if band else None,
-        points=len(state.points),
+        points=len(state.trail),
     )
 
 
