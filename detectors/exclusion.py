@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+import numpy as np
+
 from vigil.detectors.base import AnyDetector, Band
 
 
@@ -59,6 +61,19 @@ class Excluding:
 
     def expected(self, t: float) -> Band | None:
         return self.detector.expected(t)
+
+    def fit(self, times: np.ndarray, values: np.ndarray) -> Excluding:
+        """``learn_one`` on every point in order: the inner detector fits the points outside the windows."""
+        from vigil.detectors.fitting import fit  # fitting knows the detectors; they need not know it
+
+        outside = np.ones(len(times), dtype=bool)
+        for start, end in self.pending_:
+            outside &= (times < start) | (times >= end)
+        fit(self.detector, times[outside], values[outside])
+        if len(times):
+            last = float(times[-1])
+            self.pending_ = [(start, end) for start, end in self.pending_ if end > last]
+        return self
 
 
 def _check(start: float, end: float) -> None:

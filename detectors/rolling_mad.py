@@ -65,6 +65,12 @@ class RollingMAD:
         self.values_.append(x)
         self.estimate_ = None
 
+    def fit(self, times: np.ndarray, values: np.ndarray) -> RollingMAD:
+        """``learn_one`` on every point in order: only the last ``window`` values stay."""
+        self.values_.extend(np.asarray(values, dtype=float)[-self.window :].tolist())
+        self.estimate_ = None
+        return self
+
     def expected(self, t: float) -> Band | None:
         estimate = self._center_spread()
         if estimate is None:

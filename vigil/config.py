@@ -322,6 +322,10 @@ class VigilConfig(Strict):
     checkpoint_interval: Wait = Field(
         300.0, description="how often what the detectors learned is written to state_dir; 0: never"
     )
+    training_window: Wait = Field(
+        7 * 86_400.0,
+        description="Prometheus history fitted at start by series with nothing learned yet; 0: none",
+    )
     window_points: int = Field(
         480, ge=10, description="recent points kept per series for plots and incident summaries (2 h at 15 s)"
     )

@@ -35,6 +35,7 @@ def free_port() -> int:
 def vigil_process(stack: Stack, tmp_path: Path) -> Iterator[tuple[int, Path]]:
     config = {
         "interval": "2s",
+        "training_window": "10m",  # a warm start on what the stack's Prometheus holds, however little
         "sources": {
             "prometheus": {"url": stack.settings.prometheus_url, "initial_lookback": "2m"},
             "elasticsearch": {"url": stack.settings.elasticsearch_url, "window": "30s"},
@@ -53,7 +54,7 @@ def vigil_process(stack: Stack, tmp_path: Path) -> Iterator[tuple[int, Path]]:
 
 
 def test_scores_are_served_and_scraped_back_by_prometheus(
-    stack: Stack, vigil_process: tuple[int, Path]
+    stack: Stack, vigil_process: tuple[int, Path], tmp_path: Path
 ) -> None:
     port, targets = vigil_process
     deadline = time.monotonic() + 90
@@ -78,6 +79,7 @@ def test_scores_are_served_and_scraped_back_by_prometheus(
     signals = requests.get(f"http://127.0.0.1:{port}/api/v1/signals", timeout=5).json()
     assert {s["signal"] for s in signals} >= {"scrape_targets_up", "scrape_duration_seconds"}
     assert requests.get(f"http://127.0.0.1:{port}/healthz", timeout=5).json()["status"] == "ok"
+    assert "warm start: " in (tmp_path / "vigil.log").read_text()
 
 
 @pytest.fixture

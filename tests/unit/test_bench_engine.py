@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_bench_engine_smoke() -> None:
     command = [sys.executable, "bench/engine.py", "--series", "50", "120", "--rounds", "2", "--history", "5"]
-    command += ["--memory-series", "5", "--fit-series", "1"]
+    command += ["--memory-series", "5", "--fit-series", "4", "--replay-series", "1"]
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
@@ -24,3 +24,4 @@ def test_bench_engine_smoke() -> None:
     assert report["memory"]["bytes_per_series"] > 0
     assert report["fit"]["points_per_series"] == 7 * 86_400 / 15
     assert report["fit"]["fit_7d_10k_series_s"] > 0
+    assert report["fit"]["replay_7d_10k_series_s"] > 0

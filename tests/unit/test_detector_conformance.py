@@ -36,6 +36,7 @@ import vigil.detectors
 from vigil.detectors.base import AnyDetector, Band
 from vigil.detectors.calibration import Calibrated
 from vigil.detectors.exclusion import Excluding
+from vigil.detectors.fitting import fit, fit_many
 from vigil.detectors.registry import DETECTORS, make
 from vigil.detectors.rolling_mad import RollingMAD
 
@@ -396,3 +397,39 @@ def test_k_parameters_and_learned_state(name: str) -> None:
     run(detector, stream, 0, 500)
     others = [a for a in vars(detector) if a not in parameters and not a.endswith("_")]
     assert not others, f"learned state should be in attributes ending in '_': {others}"
+
+
+SCALAR = [name for name in NAMES if input_kind(CASES[name].factory()) == "scalar"]
+
+
+@pytest.mark.parametrize("name", SCALAR)
+def test_l_fit_is_streaming(name: str) -> None:
+    """A warm start: ``fit`` on history (in chunks) leaves the state ``learn_one`` on each point would,
+    so the points after it score exactly as in the reference run."""
+    stream, expected = reference(name)
+    half = len(stream.xs) // 2
+    xs, ts = np.array(stream.xs[:half], dtype=float), stream.ts[:half].astype(float)
+    streamed = CASES[name].factory()
+    run(streamed, stream, 0, half)
+    fitted = fit(fit(CASES[name].factory(), ts[:700], xs[:700]), ts[700:], xs[700:])
+    assert pickle.dumps(fitted) == pickle.dumps(streamed)
+    np.testing.assert_array_equal(run(fitted, stream, half).scores, expected.scores[half:])
+
+
+@pytest.mark.parametrize("name", SCALAR)
+def test_m_fit_many_is_streaming_each_series(name: str) -> None:
+    """Several series on one time grid, with holes (NaN), fitted together: each as if streamed alone."""
+    streams = [stream_for(name, 1500, seed) for seed in (1, 2, 3)]
+    ts = streams[0].ts.astype(float)
+    grid = np.array([s.xs for s in streams], dtype=float)
+    grid[1, 200:260] = np.nan  # a scrape gap
+    grid[2, :400] = np.nan  # a series that appeared later
+    together = [CASES[name].factory() for _ in streams]
+    fit_many(together, ts[:900], grid[:, :900])
+    fit_many(together, ts[900:], grid[:, 900:])
+    for row, fitted in zip(grid, together, strict=True):
+        alone = CASES[name].factory()
+        for x, t in zip(row.tolist(), ts.tolist(), strict=True):
+            if not math.isnan(x):
+                alone.learn_one(x, t)
+        assert pickle.dumps(fitted) == pickle.dumps(alone)

@@ -38,7 +38,7 @@ def demo_config(
 ) -> dict[str, Any]:
     """``base`` (a parsed vigil.yaml) at ``pace``: fresh detectors, the outbox in ``workdir``, alerts to
     ``alertmanager_urls`` (default: the stack's, whose webhook calls back to vigil)."""
-    config = {**base, "interval": pace, "step": pace}
+    config = {**base, "interval": pace, "step": pace, "training_window": "0s"}
     config["signals"] = [{**s, "step": pace} if "step" in s else dict(s) for s in base.get("signals", [])]
     # Detectors learn from this run's steady phase only, not from the tail of an earlier run (its peak
     # or its fault) that Prometheus and Elasticsearch still hold.

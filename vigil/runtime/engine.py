@@ -184,6 +184,11 @@ class Engine:
         """``series()`` for a caller already holding ``locked()``."""
         return list(self._series.values())
 
+    def fresh_state(self, key: SeriesKey, source: str) -> SeriesState | None:
+        """A new series with nothing learned (to fit on history); None if known, another's or unscored."""
+        with self._lock:
+            return None if key in self._series else self._state(key, source)
+
     def owns(self, key: SeriesKey) -> bool:
         return owns(self.shard, key)
 

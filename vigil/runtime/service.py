@@ -24,8 +24,12 @@ from vigil.runtime.incident_metrics import IncidentCollector
 from vigil.runtime.incidents_api import incidents_router
 from vigil.runtime.server import create_app
 from vigil.runtime.targets import write_targets
+from vigil.runtime.warm_start import warm_start
 
 log = logging.getLogger(__name__)
+# Trouble starts before vigil's alert fires (the detectors' reaction, then `for`): history from this
+# long before an incident opened is not learned either.
+INCIDENT_LEAD = 600.0
 
 
 def build_engine(config: VigilConfig) -> Engine:
@@ -61,11 +65,20 @@ def save_checkpoint(checkpoint: Checkpoint, engine: Engine) -> None:
     )
 
 
+def incident_windows(alerts: AlertPath | None, now: float) -> list[tuple[float, float]]:
+    """When the incidents vigil remembers were on, from a little before they opened: not to be learned."""
+    if alerts is None:
+        return []
+    open_, resolved = alerts.snapshot()
+    return [(i.opened_at - INCIDENT_LEAD, i.resolved_at or now) for i in [*open_, *resolved]]
+
+
 def start_scheduler(
     engine: Engine,
     interval: float,
     alerts: AlertPath | None = None,
     checkpoint: tuple[Checkpoint, float] | None = None,
+    training_window: float = 0.0,
 ) -> BackgroundScheduler:
     scheduler = BackgroundScheduler(timezone="UTC")
     if checkpoint is not None:
@@ -79,7 +92,14 @@ def start_scheduler(
             id="checkpoint",
         )
 
+    warm = threading.Event()
+
     def round_() -> None:
+        if not warm.is_set():  # in the first round, not before the API serves: it can take a while
+            warm.set()
+            if training_window > 0:
+                now = time.time()
+                warm_start(engine, training_window, incident_windows(alerts, now), now)
         engine.tick()
         if alerts is not None:
             alerts.evaluate(engine, time.time())
@@ -146,6 +166,7 @@ def run(config: VigilConfig) -> None:
         config.interval,
         alerts,
         (checkpoint, config.checkpoint_interval) if checkpoint is not None else None,
+        config.training_window,
     )
 
     stopped = threading.Event()
