@@ -191,6 +191,11 @@ class RuleEvaluator:
         """Alerts above the threshold that have not yet lasted ``for_``."""
         return [t.alert for t in self._tracked.values() if t.fired_at is None]
 
+    def pending_since(self, key: str) -> float | None:
+        """When the alert with fingerprint ``key`` first passed the threshold (None: not tracked)."""
+        tracked = self._tracked.get(key)
+        return tracked.pending_since if tracked is not None else None
+
     def firing(self) -> list[Alert]:
         """Alerts that fired and have not resolved."""
         return [t.alert for t in self._tracked.values() if t.fired_at is not None and t.resolved_at is None]

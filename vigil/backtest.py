@@ -1,42 +1,40 @@
-"""Backtests: replay a config's PromQL signals from Prometheus history and see when vigil would have fired.
+"""Backtests: replay a config's Prometheus signals through vigil's own engine, alert rules and incidents.
 
-Each signal is read with the same collector ``vigil run`` uses (aligned steps, chunked range queries,
-series keyed by ``keep_labels``) and every series goes through a fresh detector from
-``detector_factory``, point by point in time order, score before learn, so no score sees its own or a
-later point. Runs of scores above 1 become episodes the way an alert rule's ``for:`` turns pending
-into firing; with ground truth, episodes are matched to the faults that were injected.
+History is read once with the collector ``vigil run`` uses (aligned steps, chunked range queries,
+series keyed by ``keep_labels``, duplicates and non-finite values dropped). Then a replay source
+hands a fresh ``Engine`` (the config's detectors, composites joined as in production), round after
+round on an injected clock every ``interval``, the points that had arrived by then; after each round
+the config's alert rule (threshold, ``for``, ``keep_firing_for``, hysteresis) and the incident tracker
+run on the engine's observations, exactly as in ``vigil run``. An episode is one alert from firing to
+resolution; with ground truth, episodes are matched to the faults that were injected, and each fault
+gets the likely cause of the incident that covered it.
 """
 
 from __future__ import annotations
 
-import json
-import math
-from collections.abc import Callable, Iterable, Sequence
+import bisect
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
-from vigil.collectors.model import SeriesKey
-from vigil.collectors.prometheus_api import (
-    MAX_POINTS_PER_REQUEST,
-    PrometheusClient,
-    PrometheusCollector,
-)
+from vigil.alerts.incidents import Incident
+from vigil.alerts.model import Alert, fingerprint
+from vigil.alerts.rules import RuleEvaluator
+from vigil.backtest_faults import Episode, Fault, FaultMatch, match_faults
+from vigil.collectors.model import Collection, Point, SeriesKey
+from vigil.collectors.prometheus_api import MAX_POINTS_PER_REQUEST, PrometheusClient, PrometheusCollector
 from vigil.config import SignalConfig, VigilConfig
-from vigil.detectors.base import AnyDetector
-from vigil.runtime.build import detector_factory, prom_signal, promql_of
-from vigil.runtime.joins import Composite
+from vigil.runtime.alerting import alert_rule, incident_tracker
+from vigil.runtime.build import build_composites, detector_factory, prom_signal, promql_of
+from vigil.runtime.engine import Engine
+from vigil.runtime.observe import observe
+from vigil.system import load_system
+
+SOURCE = "prometheus"  # the replayed series' source, as in `vigil run`
 
 
 class BacktestError(Exception):
     """The replay cannot go on: bad PromQL (named by signal) or Prometheus not answering."""
-
-
-@dataclass
-class SeriesReplay:
-    key: SeriesKey
-    times: list[float] = field(default_factory=list)
-    scores: list[float] = field(default_factory=list)
 
 
 @dataclass
@@ -47,178 +45,118 @@ class SignalReplay:
     end: float  # last aligned step
     requests: int = 0
     dropped: int = 0  # non-finite or duplicate points, dropped exactly as the engine drops them
-    series: list[SeriesReplay] = field(default_factory=list)
+    times: dict[SeriesKey, list[float]] = field(default_factory=dict)  # of the points read, per series
 
     @property
     def steps(self) -> int:
         return max(0, round((self.end - self.start) / self.step) + 1)
 
 
-def score_points(
-    points: Iterable[tuple[float, Any]], detector: AnyDetector
-) -> tuple[list[float], list[float]]:
-    """Times and scores of ``(t, x)`` points, mirroring ``Engine._ingest``: sorted, finite, increasing.
-
-    ``x`` is a number, or a composite's joined input (which ``Composite.assemble`` already cleaned).
-    """
-    times: list[float] = []
-    scores: list[float] = []
-    for t, x in sorted(points, key=lambda point: point[0]):
-        if (isinstance(x, float) and not math.isfinite(x)) or (times and t <= times[-1]):
-            continue
-        scores.append(detector.score_one(x, t))  # score first: the point is not yet part of the past
-        detector.learn_one(x, t)
-        times.append(t)
-    return times, scores
-
-
-def replay_signal(
-    client: PrometheusClient,
-    signal: SignalConfig,
-    start: float,
-    end: float,
-    detector_for: Callable[[SeriesKey], AnyDetector | None],
-    max_points: int = MAX_POINTS_PER_REQUEST,
-    inputs: Sequence[SignalConfig] = (),
-) -> SignalReplay:
-    """Replay one PromQL signal, or one composite from its ``inputs`` (the composite's input signals)."""
-    queried = list(inputs) if signal.inputs is not None else [signal]
-    proms = [prom_signal(s) for s in queried]
-    # A first round at `end` reads [align_up(end - lookback), align_down(end)], the whole range, through the
-    # collector `vigil run` uses: same steps, chunks, series keys and duplicate handling.
+def read_history(
+    client: PrometheusClient, signal: SignalConfig, start: float, end: float, max_points: int
+) -> tuple[SignalReplay, dict[SeriesKey, list[Point]]]:
+    """Every series of one PromQL signal over [start, end], through the collector `vigil run` uses."""
+    prom = prom_signal(signal)
+    # A first round at `end` reads [align_up(end - lookback), align_down(end)]: the whole range.
     collector = PrometheusCollector(
-        "backtest", client, proms, initial_lookback=end - start, max_points_per_request=max_points
+        "backtest", client, [prom], initial_lookback=end - start, max_points_per_request=max_points
     )
-    first, last = collector.window(proms[0], end)
+    first, last = collector.window(prom, end)
     got = collector.collect(end)
     if got.errors:
         raise BacktestError(got.error)
-    result = SignalReplay(signal.name, queried[0].step, first, last, got.requests)
-    result.dropped = got.dropped_non_finite + got.dropped_out_of_order
-    if signal.inputs is not None:
-        composite = Composite(signal.name, signal.detector.input_kind, tuple(signal.inputs), tuple(signal.by))
-        rows = composite.assemble(got.series)
-        series = {key: [(t, x) for t, x, _ in found] for key, found in rows.items()}
-    else:
-        series = {key: [(p.timestamp, p.value) for p in points] for key, points in got.series.items()}
-    for key in sorted(series):
-        detector = detector_for(key)
-        if detector is not None:
-            result.series.append(SeriesReplay(key, *score_points(series[key], detector)))
-    return result
+    replay = SignalReplay(signal.name, signal.step, first, last, got.requests)
+    replay.dropped = got.dropped_non_finite + got.dropped_out_of_order
+    replay.times = {key: [p.timestamp for p in points] for key, points in got.series.items()}
+    return replay, got.series
+
+
+class Replay:
+    """A source that hands out recorded points as time passes: each round, those up to ``now``."""
+
+    name = SOURCE
+
+    def __init__(self, series: dict[SeriesKey, list[Point]]) -> None:
+        self.series = {key: sorted(points, key=lambda p: p.timestamp) for key, points in series.items()}
+        self.times = {key: [p.timestamp for p in points] for key, points in self.series.items()}
+        self.cursor = dict.fromkeys(self.series, 0)
+
+    def collect(self, now: float) -> Collection:
+        out = Collection(self.name)
+        for key, points in self.series.items():
+            begin, end = self.cursor[key], bisect.bisect_right(self.times[key], now)
+            if end > begin:
+                out.series[key] = points[begin:end]
+                self.cursor[key] = end
+        return out
 
 
 @dataclass(frozen=True)
-class Rules:
-    hold: float = 0.0  # an alert rule's `for:`
-    merge_gap: float = 0.0  # episodes closer than this are one (0: never merged)
+class Overrides:
+    hold: float | None = None  # the alert rule's `for`; None: the config's
+    keep_firing_for: float | None = None  # None: the config's
     grace: float = 60.0  # an alert up to this long after a fault ended still detects it
 
 
-@dataclass(frozen=True)
-class Episode:
-    key: SeriesKey
-    pending_since: float  # first point of the run above 1, like an alert's activeAt
-    start: float  # when it would have fired: the first point at least `for` after pending_since
-    end: float  # last point above 1
-    peak: float  # highest score of the run, pending part included
+def replay(
+    config: VigilConfig,
+    signals: Sequence[SignalConfig],
+    series: dict[SeriesKey, list[Point]],
+    span: tuple[float, float],
+    overrides: Overrides,
+) -> tuple[list[Episode], list[Incident]]:
+    """Run the engine, the alert rule and the incident tracker over the recorded ``series``."""
+    chosen = {s.name for s in signals}
+    clock = [span[0]]  # the injected clock: no decision reads the real one
+    engine = Engine(
+        [Replay(series)],
+        detector_factory(config),  # the very detectors `vigil run` would start with
+        composites=[c for c in build_composites(config) if c.name in chosen],
+        max_series=config.max_series,
+        clock=lambda: clock[0],
+    )
+    system = load_system(config.system) if config.system is not None else None
+    rule = alert_rule(config, system)
+    changes = {"for_": overrides.hold, "keep_firing_for": overrides.keep_firing_for}
+    rule = replace(rule, **{name: value for name, value in changes.items() if value is not None})
+    evaluator, tracker = RuleEvaluator(rule), incident_tracker(config, system)
+    episodes: dict[tuple[str, float], Episode] = {}
+    keys: dict[str, SeriesKey] = {}
+    while True:
+        now = clock[0]
+        engine.tick()
+        observations = [o for o in observe(engine.series(), now) if o.key.signal in chosen]
+        for o in observations:
+            if o.score is not None and o.score > rule.threshold and rule.watches(o.key):
+                keys.setdefault(fingerprint(rule.labels(o.key)), o.key)
+        alerts = evaluator.evaluate(observations, now)
+        tracker.update(alerts, now)
+        for alert in alerts:
+            _record(episodes, alert, keys, evaluator, now)
+        if now >= span[1]:
+            break
+        clock[0] = min(now + config.interval, span[1])
+    return sorted(episodes.values(), key=lambda e: (e.start, e.key)), [*tracker.resolved, *tracker.open]
 
 
-def find_episodes(series: SeriesReplay, step: float, rules: Rules) -> list[Episode]:
-    """When one scored series would have fired, as an alert rule ``score > 1`` with ``for: rules.hold``.
-
-    A missing step ends a run, as a series absent at an evaluation resets a pending alert.
-    """
-    key, times, scores = series.key, series.times, series.scores
-    runs: list[tuple[int, int]] = []  # [i, j) index ranges of consecutive points above 1
-    begin: int | None = None
-    for i, (t, score) in enumerate(zip(times, scores, strict=True)):
-        if begin is not None and (score <= 1 or t - times[i - 1] > 1.5 * step):
-            runs.append((begin, i))
-            begin = None
-        if score > 1 and begin is None:
-            begin = i
-    if begin is not None:
-        runs.append((begin, len(times)))
-    found: list[Episode] = []
-    for i, j in runs:
-        # 1e-6: aligned timestamps carry float noise; `for: 30s` must fire on the step 30 s later.
-        firing = next((k for k in range(i, j) if times[k] - times[i] >= rules.hold - 1e-6), None)
-        if firing is None:
-            continue  # resolved while still pending: never fired
-        episode = Episode(key, times[i], times[firing], times[j - 1], max(scores[i:j]))
-        if found and episode.start - found[-1].end <= rules.merge_gap:
-            last = found.pop()
-            episode = replace(last, end=episode.end, peak=max(last.peak, episode.peak))
-        found.append(episode)
-    return found
-
-
-@dataclass(frozen=True)
-class Fault:
-    fault: str
-    service: str
-    start: float
-    end: float
-    params: dict[str, Any] = field(default_factory=dict, hash=False)
-
-
-def load_ground_truth(path: Path, start: float, end: float) -> list[Fault]:
-    """Faults recorded in ``path`` (JSON lines) that overlap [start, end]; an open fault ends at ``end``."""
-    faults = []
-    for number, line in enumerate(path.read_text().splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            raw = json.loads(line)
-            until = float(raw["end"]) if raw.get("end") is not None else end
-            fault = Fault(
-                raw["fault"], raw.get("service", ""), float(raw["start"]), until, raw.get("params") or {}
-            )
-        except (ValueError, KeyError, TypeError) as error:
-            raise ValueError(f"{path}:{number}: not a ground-truth record: {error!r}") from error
-        if fault.start <= end and fault.end >= start:
-            faults.append(fault)
-    return sorted(faults, key=lambda f: f.start)
-
-
-@dataclass(frozen=True)
-class FaultMatch:
-    fault: Fault
-    alerts: tuple[Episode, ...]  # episodes overlapping [fault.start, fault.end + grace], by firing time
-
-    @property
-    def first_alert(self) -> float | None:
-        return self.alerts[0].start if self.alerts else None
-
-    @property
-    def lag(self) -> float | None:
-        """Seconds from the fault's start to the first alert; negative is a lead."""
-        return None if self.first_alert is None else self.first_alert - self.fault.start
-
-    @property
-    def new_lag(self) -> float | None:
-        """Lag of the first alert that fired during the fault (or its grace), not already firing before it.
-
-        Back-to-back faults (chaos) keep one episode going across several; its lead says little about them.
-        """
-        return next((e.start - self.fault.start for e in self.alerts if e.start >= self.fault.start), None)
-
-
-def match_faults(
-    episodes: Sequence[Episode], faults: Sequence[Fault], grace: float
-) -> tuple[list[FaultMatch], list[Episode]]:
-    """Per fault the episodes that detect it, and the false alarms (episodes overlapping no fault)."""
-    matches = []
-    matched: set[Episode] = set()
-    for fault in faults:
-        hits = sorted(
-            (e for e in episodes if e.start <= fault.end + grace and e.end >= fault.start),
-            key=lambda e: (e.start, e.key),
+def _record(
+    episodes: dict[tuple[str, float], Episode],
+    alert: Alert,
+    keys: dict[str, SeriesKey],
+    evaluator: RuleEvaluator,
+    now: float,
+) -> None:
+    score = float(alert.annotations.get("anomaly_score", "0"))
+    end = alert.ends_at if alert.ends_at is not None else now
+    known = episodes.get((alert.fingerprint, alert.starts_at))
+    if known is None:
+        since = evaluator.pending_since(alert.fingerprint)
+        pending = since if since is not None else alert.starts_at
+        episodes[(alert.fingerprint, alert.starts_at)] = Episode(
+            keys[alert.fingerprint], pending, alert.starts_at, end, score
         )
-        matched.update(hits)
-        matches.append(FaultMatch(fault, tuple(hits)))
-    return matches, [e for e in episodes if e not in matched]
+    elif known.end < end or alert.ends_at is None:
+        episodes[(alert.fingerprint, alert.starts_at)] = replace(known, end=end, peak=max(known.peak, score))
 
 
 @dataclass
@@ -227,6 +165,7 @@ class Backtest:
     end: float
     signals: list[SignalReplay]
     episodes: list[Episode]
+    incidents: list[Incident] = field(default_factory=list)
     faults: list[FaultMatch] | None = None
     false_alarms: list[Episode] | None = None
 
@@ -261,21 +200,22 @@ def run_backtest(
     signals: Sequence[SignalConfig],
     start: float,
     end: float,
-    rules: Rules,
+    overrides: Overrides,
     faults: Sequence[Fault] | None = None,
     max_points: int = MAX_POINTS_PER_REQUEST,
 ) -> Backtest:
-    detector_for = detector_factory(config)  # the very detectors `vigil run` would start with
     known = {s.name: s for s in config.signals}
-    replays = [
-        replay_signal(client, s, start, end, detector_for, max_points, [known[i] for i in s.inputs or ()])
-        for s in signals
-    ]
-    episodes = [e for r in replays for series in r.series for e in find_episodes(series, r.step, rules)]
-    episodes.sort(key=lambda e: (e.start, e.key))
-    result = Backtest(start, end, replays, episodes)
+    queried = {name: known[name] for s in signals for name in (s.inputs or [s.name])}  # joins: their inputs
+    replays: list[SignalReplay] = []
+    series: dict[SeriesKey, list[Point]] = {}
+    for signal in queried.values():
+        read, found = read_history(client, signal, start, end, max_points)
+        replays.append(read)
+        series |= found
+    episodes, incidents = replay(config, signals, series, (start, end), overrides)
+    result = Backtest(start, end, replays, episodes, incidents)
     if faults is not None:
-        result.faults, result.false_alarms = match_faults(episodes, faults, rules.grace)
+        result.faults, result.false_alarms = match_faults(episodes, faults, overrides.grace, incidents)
     return result
 
 
@@ -287,19 +227,32 @@ def _episode_json(e: Episode) -> dict[str, Any]:
 def _fault_json(m: FaultMatch) -> dict[str, Any]:
     first = str(m.alerts[0].key) if m.alerts else None
     found = {"detected": bool(m.alerts), "first_alert": m.first_alert, "lag": m.lag, "first_series": first}
-    return {**asdict(m.fault), **found, "new_lag": m.new_lag, "alerts": len(m.alerts)}
+    extra = {"new_lag": m.new_lag, "alerts": len(m.alerts), "likely_cause": m.likely_cause}
+    return {**asdict(m.fault), **found, **extra}
+
+
+def _incident_json(i: Incident) -> dict[str, Any]:
+    times = {"opened_at": i.opened_at, "resolved_at": i.resolved_at}
+    return {
+        "id": i.id,
+        **times,
+        "likely_cause": i.likely_cause,
+        "services": i.services,
+        "alerts": len(i.alerts),
+    }
 
 
 def to_json(result: Backtest) -> dict[str, Any]:
     signals = [
         {
             **{k: getattr(s, k) for k in ("name", "step", "start", "end", "steps", "requests", "dropped")},
-            "series": [{"labels": r.key.label_dict(), "points": len(r.times)} for r in s.series],
+            "series": [{"labels": k.label_dict(), "points": len(t)} for k, t in sorted(s.times.items())],
         }
         for s in result.signals
     ]
     out: dict[str, Any] = {"from": result.start, "to": result.end, "signals": signals}
     out["episodes"] = [_episode_json(e) for e in result.episodes]
+    out["incidents"] = [_incident_json(i) for i in result.incidents]
     if result.faults is not None:
         out["faults"] = [_fault_json(m) for m in result.faults]
         out["false_alarms"] = [_episode_json(e) for e in result.false_alarms or []]

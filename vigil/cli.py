@@ -120,6 +120,10 @@ def demo(
             help="redraw a live status panel (else one line per event); default: live only on a terminal"
         ),
     ] = None,
+    crash_vigil_at: Annotated[
+        str | None,
+        typer.Option(help="kill -9 vigil this long into the run (e.g. 5m, mid-surge) and start it again"),
+    ] = None,
 ) -> None:
     """The whole story: a Black Friday surge, a fault at its peak, and vigil catching it before customers do.
 
@@ -130,6 +134,7 @@ def demo(
     from vigil.demo.report import summary, write_report
     from vigil.demo.run import DemoError, DemoOptions, run_demo
     from vigil.demo.scenarios import scenario as find_scenario
+    from vigil.durations import parse_duration
 
     try:
         chosen = find_scenario(scenario)
@@ -144,6 +149,7 @@ def demo(
         seed=seed,
         base_users=users,
         vigil_port=port,
+        crash_vigil_at=parse_duration(crash_vigil_at) if crash_vigil_at is not None else None,
         # A redrawn panel shows nothing in a file or a pipe until it ends; there, print events as they come.
         live=console.is_terminal if live is None else live,
     )
@@ -210,18 +216,24 @@ def backtest(
     ground_truth: Annotated[
         Path | None, typer.Option(help="fault records (JSON lines) to match episodes against")
     ] = None,
-    hold: Annotated[str, typer.Option("--for", help="score > 1 this long before it fires")] = "0s",
-    merge_gap: Annotated[str, typer.Option(help="join episodes of a series this close; 0 never")] = "1m",
+    hold: Annotated[
+        str | None,
+        typer.Option("--for", help="above the threshold this long to fire; default: the config's"),
+    ] = None,
+    keep_firing_for: Annotated[
+        str | None, typer.Option(help="below the resolve level this long to resolve; default: the config's")
+    ] = None,
     grace: Annotated[str, typer.Option(help="alerts this long after a fault ended still detect it")] = "1m",
     as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of tables")] = False,
 ) -> None:
-    """Replay history from Prometheus through fresh detectors and show when each series would have fired."""
+    """Replay history from Prometheus through vigil's engine and alert rules: what would have fired, when."""
     import json
     import time
 
     from rich.markup import escape
 
     from vigil import backtest as bt
+    from vigil.backtest_faults import load_ground_truth
     from vigil.collectors.prometheus_client import PrometheusClient
     from vigil.config import ConfigError, load_config
     from vigil.durations import parse_duration, parse_moment
@@ -235,11 +247,15 @@ def backtest(
     now = time.time()  # once, so `--from -1h --to now` is exactly one hour
     try:
         begin, until = parse_moment(start, now), parse_moment(end, now)
-        rules = bt.Rules(parse_duration(hold), parse_duration(merge_gap), parse_duration(grace))
+        overrides = bt.Overrides(
+            parse_duration(hold) if hold is not None else None,
+            parse_duration(keep_firing_for) if keep_firing_for is not None else None,
+            parse_duration(grace),
+        )
         chosen = bt.select_signals(settings, signals)
         if not begin < until:
             raise ValueError(f"--from ({start}) must be before --to ({end})")
-        faults = bt.load_ground_truth(ground_truth, begin, until) if ground_truth is not None else None
+        faults = load_ground_truth(ground_truth, begin, until) if ground_truth is not None else None
     except (ValueError, OSError) as error:
         console.print(f"[red]backtest: {escape(str(error))}[/]")
         raise typer.Exit(2) from error
@@ -250,18 +266,18 @@ def backtest(
     # Range reads are far larger than `vigil run`'s incremental rounds: allow them more time.
     with PrometheusClient(source.url, headers=source.headers, timeout=max(source.timeout, 60.0)) as client:
         try:
-            result = bt.run_backtest(settings, client, chosen, begin, until, rules, faults)
+            result = bt.run_backtest(settings, client, chosen, begin, until, overrides, faults)
         except bt.BacktestError as error:
             console.print(f"[red]backtest failed: {escape(str(error))}[/]")
             raise typer.Exit(1) from error
     if as_json:
         typer.echo(json.dumps(bt.to_json(result), indent=2))  # plain echo: no rich markup or wrapping
         return
-    points = sum(len(series.times) for s in result.signals for series in s.series)
-    series_count = sum(len(s.series) for s in result.signals)
+    points = sum(len(times) for s in result.signals for times in s.times.values())
+    series_count = sum(len(s.times) for s in result.signals)
     console.print(
         f"replayed {len(result.signals)} signals, {series_count} series, {points} points: "
-        f"{len(result.episodes)} episodes"
+        f"{len(result.episodes)} episodes, {len(result.incidents)} incidents"
     )
     for table in _backtest_tables(result):
         console.print(table)
@@ -291,7 +307,7 @@ def _backtest_tables(result: Backtest) -> list[Table]:
         return [episodes]
     detected = sum(1 for m in result.faults if m.alerts)
     columns = ("fault", "service", "start (UTC)", "lasted s", "first alert", "lag s", "new alert lag s")
-    faults = Table(*columns, "first series", "alerts")
+    faults = Table(*columns, "first series", "alerts", "likely cause")
     faults.title = f"faults: {detected}/{len(result.faults)} detected, {len(false_alarms)} false alarms"
     for m in result.faults:
         f = m.fault
@@ -306,6 +322,7 @@ def _backtest_tables(result: Backtest) -> list[Table]:
             f"{m.new_lag:+.0f}" if m.new_lag is not None else "",
             f"{first.key.signal} {labels(first.key)}" if first else "",
             str(len(m.alerts)),
+            escape(m.likely_cause or ""),
         )
     return [episodes, faults]
 

@@ -27,6 +27,13 @@ from vigil.demo_marketplace.loadgen.shapes import make_shape
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
 STARTUP_MARGIN_S = 30.0  # locust's own start-up and shutdown on top of the shape's duration
 STOP_GRACE_S = 15.0  # after SIGINT, before the process group is killed
+# `python -m locust`, with Ctrl-C restored first: a process started in the background by a
+# non-interactive shell (CI, nohup, `cmd &`) inherits SIGINT *ignored*, and Python then never turns it
+# into the KeyboardInterrupt locust stops cleanly on (writing its statistics).
+LAUNCH = (
+    "import runpy, signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    "runpy.run_module('locust', run_name='__main__', alter_sys=True)"
+)
 
 
 class LoadError(RuntimeError):
@@ -119,7 +126,7 @@ def start_load(
     csv_prefix = csv_prefix.resolve()
     csv_prefix.parent.mkdir(parents=True, exist_ok=True)
     log_file = csv_prefix.with_name(csv_prefix.name + ".log")
-    command = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "--host", host]
+    command = [sys.executable, "-c", LAUNCH, "-f", str(LOCUSTFILE), "--headless", "--host", host]
     command += ["--only-summary", "--csv", str(csv_prefix), "--exit-code-on-error", "0"]
     if processes > 1:
         command += ["--processes", str(processes)]

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.private_prometheus import History, every, prometheus_with_history
-from vigil.backtest import Backtest, BacktestError, Rules, run_backtest, select_signals
+from vigil.backtest import Backtest, BacktestError, Overrides, run_backtest, select_signals
 from vigil.collectors.model import SeriesKey, labels_of
 from vigil.collectors.prometheus_api import align_down, align_up
 from vigil.collectors.prometheus_client import PrometheusClient
@@ -93,7 +93,8 @@ def client_for(settings: VigilConfig) -> PrometheusClient:
 def replay(settings: VigilConfig, window: tuple[float, float], max_points: int = 10_000) -> Backtest:
     with client_for(settings) as client:
         signals = select_signals(settings, None)
-        return run_backtest(settings, client, signals, *window, Rules(), max_points=max_points)
+        instant = Overrides(hold=0.0, keep_firing_for=0.0)  # every run above the threshold is an episode
+        return run_backtest(settings, client, signals, *window, instant, max_points=max_points)
 
 
 def test_replay_covers_every_step_of_the_range_for_each_series(
@@ -113,33 +114,28 @@ def test_replay_covers_every_step_of_the_range_for_each_series(
                 SeriesKey(signal.name, labels_of(s.metric)): [t for t, _ in s.values]
                 for s in client.query_range(config.query or "", grid[0], grid[-1], STEP)
             }
-            assert {s.key for s in signal.series} == set(reference)
-            for series in signal.series:
-                assert series.times == reference[series.key], series.key
-                assert len(series.scores) == len(series.times)
+            assert signal.times == reference
             # A job scraped all along covers every step of the range; one that stopped, only its part.
-            by_job = {s.key.label_dict()["job"]: s for s in signal.series}
+            by_job = {key.label_dict()["job"]: times for key, times in signal.times.items()}
             jobs = {*JOBS, "batch"} if config.name == "targets_up" else set(JOBS)
             assert set(by_job) == jobs
-            assert by_job["prometheus"].times == grid
+            assert by_job["prometheus"] == grid
             if config.name == "targets_up":
                 # Its last scrape still answers for Prometheus' 5-minute lookback, then the series ends.
                 last_scrape = BATCH_SCRAPES[-1][0]
-                assert by_job["batch"].times == [t for t in grid if t < last_scrape + 300]
+                assert by_job["batch"] == [t for t in grid if t < last_scrape + 300]
 
 
 def test_the_replay_is_deterministic(settings: VigilConfig, window: tuple[float, float]) -> None:
     first, second = replay(settings, window), replay(settings, window)
     assert first.episodes, "the 2-minute scrape-time spike is an episode"
-    assert [(s.key, s.times, s.scores) for r in first.signals for s in r.series] == [
-        (s.key, s.times, s.scores) for r in second.signals for s in r.series
-    ]
     assert first.episodes == second.episodes
+    assert [(i.id, i.likely_cause) for i in first.incidents] == [
+        (i.id, i.likely_cause) for i in second.incidents
+    ]
     # Chunking is invisible in the results.
     chunked = replay(settings, window, max_points=7)
-    assert [s.scores for r in chunked.signals for s in r.series] == [
-        s.scores for r in first.signals for s in r.series
-    ]
+    assert chunked.episodes == first.episodes
 
 
 def vigil(*args: str) -> subprocess.CompletedProcess[str]:

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from tests.integration.market import Traffic
-from vigil.backtest import Rules, load_ground_truth, run_backtest, select_signals
+from vigil.backtest import Overrides, run_backtest, select_signals
+from vigil.backtest_faults import load_ground_truth
 from vigil.collectors.prometheus_client import PrometheusClient
 from vigil.config import load_config
 from vigil.demo_marketplace.faults import Injector
@@ -22,6 +23,7 @@ from vigil.demo_marketplace.runner import Marketplace
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 CONFIG = """\
+interval: 5s
 sources:
   prometheus: {{url: "{url}"}}
 signals:
@@ -55,7 +57,7 @@ def test_a_backtest_finds_an_injected_fault_and_names_the_service(
     assert len(faults) == 1, "the injection was recorded as ground truth"
     with PrometheusClient(marketplace.stack.prometheus_url) as client:
         result = run_backtest(
-            config, client, select_signals(config, None), start, end, Rules(hold=10.0, grace=30.0), faults
+            config, client, select_signals(config, None), start, end, Overrides(hold=10.0, grace=30.0), faults
         )
 
     (match,) = result.faults or []

@@ -3,46 +3,23 @@
 from __future__ import annotations
 
 import json
-import math
-from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
-from vigil.backtest import (
-    BacktestError,
-    Episode,
-    Fault,
-    Rules,
-    SeriesReplay,
-    find_episodes,
-    load_ground_truth,
-    match_faults,
-    run_backtest,
-    score_points,
-    select_signals,
-)
+from vigil.backtest import BacktestError, Overrides, Replay, run_backtest, select_signals
+from vigil.backtest_faults import Episode, Fault, load_ground_truth, match_faults
 from vigil.cli import app
-from vigil.collectors.model import SeriesKey
+from vigil.collectors.model import Point, SeriesKey
 from vigil.collectors.prometheus_client import PrometheusClient, PromQLError, Series
 from vigil.config import VigilConfig
-from vigil.detectors.base import Band
 from vigil.durations import parse_moment
 
 KEY = SeriesKey("latency", (("service", "gateway"),))
 STEP = 15.0
 T0 = 1_800_000_000.0  # a multiple of 15: synthetic steps line up with the collector's alignment
-
-
-def series(scores: Sequence[float], start: float = T0, step: float = STEP) -> SeriesReplay:
-    return SeriesReplay(KEY, [start + i * step for i in range(len(scores))], [float(s) for s in scores])
-
-
-def spans(episodes: list[Episode]) -> list[tuple[float, float, float]]:
-    """(fired, end, peak) relative to T0, for readable assertions."""
-    return [(e.start - T0, e.end - T0, e.peak) for e in episodes]
 
 
 # --- time arguments ---------------------------------------------------------------------------------
@@ -72,102 +49,15 @@ def test_parse_time_rejects_nonsense(text: str) -> None:
         parse_moment(text, now=T0)
 
 
-# --- scoring ------------------------------------------------------------------------------------------
+# --- the replay source -------------------------------------------------------------------------------
 
 
-class Recorder:
-    """A detector that scores by how many points it has learned, and records the call order."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, float]] = []
-        self.learned = 0
-
-    def score_one(self, x: float, t: float) -> float:
-        self.calls.append(("score", t))
-        return float(self.learned)
-
-    def learn_one(self, x: float, t: float) -> None:
-        self.calls.append(("learn", t))
-        self.learned += 1
-
-    def expected(self, t: float) -> Band | None:
-        return None
-
-
-def test_points_are_scored_before_they_are_learned_in_time_order() -> None:
-    detector = Recorder()
-    times, scores = score_points([(30.0, 3), (0.0, 1), (15.0, 2)], detector)
-    assert times == [0.0, 15.0, 30.0]
-    assert scores == [0.0, 1.0, 2.0]  # each score saw only the points before it
-    assert detector.calls == [(op, t) for t in (0.0, 15.0, 30.0) for op in ("score", "learn")]
-
-
-def test_non_finite_and_repeated_points_are_dropped_like_the_engine_does() -> None:
-    times, _ = score_points([(0.0, 1), (15.0, math.nan), (15.0, 2), (15.0, 3), (30.0, math.inf)], Recorder())
-    assert times == [0.0, 15.0]
-
-
-# --- episodes -----------------------------------------------------------------------------------------
-
-
-def test_runs_above_one_are_episodes_with_their_peak() -> None:
-    scores = [0.2, 1.5, 3.0, 0.4, 0.1, 2.0, 0.0]
-    assert spans(find_episodes(series(scores), STEP, Rules())) == [(15, 30, 3.0), (75, 75, 2.0)]
-
-
-def test_a_score_of_exactly_one_is_not_anomalous() -> None:
-    assert find_episodes(series([1.0, 1.0, 0.5]), STEP, Rules()) == []
-
-
-def test_an_episode_still_open_at_the_end_of_the_range_is_reported() -> None:
-    assert spans(find_episodes(series([0, 0, 2, 5]), STEP, Rules())) == [(30, 45, 5.0)]
-
-
-def test_for_delays_firing_and_drops_short_runs() -> None:
-    #          t:  0  15  30  45  60  75  90 105 120
-    scores = [2, 2, 0, 2, 2, 2, 2, 0, 0]
-    (episode,) = find_episodes(series(scores), STEP, Rules(hold=30))
-    assert episode.pending_since == T0 + 45  # pending from the first point above 1
-    assert episode.start == T0 + 75  # fires on the first evaluation 30 s later
-    assert episode.end == T0 + 90
-    # The run at 0..15 lasted 15 s: still pending when it resolved, so it never fired.
-
-
-def test_for_equal_to_the_run_length_fires_on_its_last_point() -> None:
-    (episode,) = find_episodes(series([0, 2, 2, 2, 0]), STEP, Rules(hold=30))
-    assert (episode.start - T0, episode.end - T0) == (45, 45)
-
-
-def test_a_dip_resets_the_for_timer() -> None:
-    assert find_episodes(series([2, 2, 0.5, 2, 2]), STEP, Rules(hold=30)) == []
-
-
-def test_a_missing_step_ends_a_run() -> None:
-    replay = SeriesReplay(KEY, [T0, T0 + 15, T0 + 45, T0 + 60], [2, 2, 2, 2])  # T0+30 absent
-    assert spans(find_episodes(replay, STEP, Rules())) == [(0, 15, 2), (45, 60, 2)]
-    assert spans(find_episodes(replay, STEP, Rules(hold=30))) == []
-
-
-def test_close_episodes_merge_within_the_gap() -> None:
-    #          t:  0  15  30  45  60  75  90 105 120 135
-    scores = [3, 0, 0, 2, 0, 0, 0, 0, 0, 4]
-    assert len(find_episodes(series(scores), STEP, Rules())) == 3
-    merged = find_episodes(series(scores), STEP, Rules(merge_gap=45))
-    assert spans(merged) == [(0, 45, 3), (135, 135, 4)]  # 45 - 0 <= 45 merges; 135 - 45 > 45 does not
-    assert spans(find_episodes(series(scores), STEP, Rules(merge_gap=90))) == [(0, 135, 4)]
-
-
-def test_merging_applies_to_fired_episodes_only() -> None:
-    # With for: 30s the runs at 0..30 and 90..120 fire (at 30 and 120); the blip at 60 never fires, so it
-    # cannot chain them together although it lies within 60 s of both.
-    scores = [2, 2, 2, 0, 2, 0, 2, 2, 2]
-    assert spans(find_episodes(series(scores), STEP, Rules(hold=30, merge_gap=60))) == [
-        (30, 30, 2),
-        (120, 120, 2),
-    ]
-    merged = find_episodes(series(scores), STEP, Rules(hold=30, merge_gap=90))
-    assert spans(merged) == [(30, 120, 2)]
-    assert merged[0].pending_since == T0
+def test_the_replay_source_hands_out_points_as_time_passes() -> None:
+    source = Replay({KEY: [Point(T0 + 30, 3.0), Point(T0, 1.0), Point(T0 + 15, 2.0)]})
+    assert source.collect(T0 - 1).series == {}
+    assert source.collect(T0 + 15).series == {KEY: [Point(T0, 1.0), Point(T0 + 15, 2.0)]}
+    assert source.collect(T0 + 15).series == {}  # each point once
+    assert source.collect(T0 + 100).series == {KEY: [Point(T0 + 30, 3.0)]}
 
 
 # --- ground truth -------------------------------------------------------------------------------------
@@ -284,23 +174,50 @@ def test_replay_covers_every_step_in_chunks_and_fires_on_the_spike() -> None:
     settings = config()
     client = SyntheticPrometheus(spike_at=T0 + 60 * STEP)
     signals = select_signals(settings, None)
-    result = run_backtest(settings, client, signals, T0 + 1, T0 + 100 * STEP + 7, Rules(), max_points=30)
+    instant = Overrides(hold=0.0, keep_firing_for=0.0)
+    result = run_backtest(settings, client, signals, T0 + 1, T0 + 100 * STEP + 7, instant, max_points=30)
     (replay,) = result.signals
     assert [s.name for s in signals] == ["latency"]  # log signals cannot be replayed from Prometheus
     assert (replay.start, replay.end, replay.steps) == (T0 + STEP, T0 + 100 * STEP, 100)
-    assert replay.series[0].times == [T0 + k * STEP for k in range(1, 101)]
+    assert replay.times == {
+        SeriesKey("latency", (("service", "gateway"),)): [T0 + k * STEP for k in range(1, 101)]
+    }
     assert len(client.requests) == 4  # 100 steps, at most 30 a request
     assert all(round((end - start) / step) + 1 <= 30 for start, end, step in client.requests)
-    assert [(e.key.label_dict(), e.start) for e in result.episodes] == [({"service": "gateway"}, T0 + 900)]
-    # The same replay in one request scores identically: chunking changes nothing.
-    again = run_backtest(settings, SyntheticPrometheus(T0 + 900), signals, T0 + 1, T0 + 1507, Rules())
-    assert again.signals[0].series[0].scores == replay.series[0].scores
+    # Rounds every 15 s from T0 + 1: the spike's point reaches the engine, and fires, at T0 + 901.
+    (episode,) = result.episodes
+    assert (episode.key.label_dict(), episode.pending_since, episode.start) == (
+        {"service": "gateway"},
+        T0 + 901,
+        T0 + 901,
+    )
+    assert episode.end == T0 + 916  # the next round's point is normal again: resolved at once
+    assert episode.peak > 1
+    (incident,) = result.incidents
+    assert (incident.likely_cause, incident.opened_at) == ("gateway", T0 + 901)
+    # The same replay in one request fires identically: chunking changes nothing.
+    again = run_backtest(settings, SyntheticPrometheus(T0 + 900), signals, T0 + 1, T0 + 1507, instant)
+    assert again.episodes == result.episodes
+
+
+def test_the_configs_alert_rule_decides_what_fires() -> None:
+    settings = config()  # for: 30s, keep_firing_for: 60s
+    signals = select_signals(settings, None)
+    result = run_backtest(settings, SyntheticPrometheus(T0 + 900), signals, T0 + 1, T0 + 1507, Overrides())
+    assert result.episodes == []  # one anomalous point is not 30 s of trouble
+    held = run_backtest(
+        settings, SyntheticPrometheus(T0 + 900), signals, T0 + 1, T0 + 1507, Overrides(hold=0.0)
+    )
+    (episode,) = held.episodes
+    assert episode.end == T0 + 916 + 60  # keep_firing_for: a minute after the score fell (at T0 + 916)
 
 
 def test_bad_promql_names_the_signal() -> None:
     settings = config("sum(x")
     with pytest.raises(BacktestError, match="bad PromQL in signal latency: 1:4: parse error"):
-        run_backtest(settings, SyntheticPrometheus(0), select_signals(settings, None), T0, T0 + 600, Rules())
+        run_backtest(
+            settings, SyntheticPrometheus(0), select_signals(settings, None), T0, T0 + 600, Overrides()
+        )
 
 
 def test_signals_are_chosen_by_name() -> None:

@@ -60,6 +60,7 @@ class DemoOptions:
     vigil_port: int = 9400
     alertmanager_url: str | None = None  # None: the stack's; vigil's alerts go there
     live: bool = True  # redraw a status panel; otherwise print events line by line
+    crash_vigil_at: float | None = None  # seconds into the run: kill -9 vigil and start it again
 
 
 @dataclass
@@ -155,9 +156,10 @@ def _act(
         settle(prometheus, lambda line: console.print(line))
     with contextlib.ExitStack() as cleanup:
         console.print(f"starting vigil (log: {workdir / 'vigil' / 'vigil.log'})...")
-        vigil_url = cleanup.enter_context(
+        vigil = cleanup.enter_context(
             running_vigil(config, workdir / "vigil", port=options.vigil_port, targets=targets)
         )
+        vigil_url = vigil.url
         load = start_load(
             market.url("gateway"),
             shape="black_friday",
@@ -179,11 +181,21 @@ def _act(
         cleanup.callback(watcher.prometheus.close)
         cleanup.enter_context(_fault_thread(scenario, market, recording))
         schedule = _schedule(scenario, recording.started)
+        crash_at = recording.started + options.crash_vigil_at if options.crash_vigil_at is not None else None
         title = f"vigil demo: {scenario.name}"
         with _display(console, options.live) as show:
             while (now := time.time()) < recording.started + phases.length_s and load.poll() is None:
                 while schedule and schedule[0].at <= now:
                     _add(recording, schedule.pop(0), console, options.live)
+                if crash_at is not None and now >= crash_at:
+                    crash_at = None
+                    vigil.crash_and_restart()  # what it learned and told must carry it through
+                    _add(
+                        recording,
+                        Event(now, "phase", "vigil killed -9 and started again"),
+                        console,
+                        options.live,
+                    )
                 snapshot, events = watcher.poll(now)
                 recording.snapshots.append(snapshot)
                 for event in events:

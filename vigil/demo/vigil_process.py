@@ -38,7 +38,8 @@ def demo_config(
 ) -> dict[str, Any]:
     """``base`` (a parsed vigil.yaml) at ``pace``: fresh detectors, the outbox in ``workdir``, alerts to
     ``alertmanager_urls`` (default: the stack's, whose webhook calls back to vigil)."""
-    config = {**base, "interval": pace, "step": pace, "training_window": "0s"}
+    # Checkpoints every 30 s: a crash mid-run (`--crash-vigil-at`) restarts from recent learning.
+    config = {**base, "interval": pace, "step": pace, "training_window": "0s", "checkpoint_interval": "30s"}
     config["signals"] = [{**s, "step": pace} if "step" in s else dict(s) for s in base.get("signals", [])]
     # Detectors learn from this run's steady phase only, not from the tail of an earlier run (its peak
     # or its fault) that Prometheus and Elasticsearch still hold.
@@ -56,11 +57,49 @@ def demo_config(
     return config
 
 
+class RunningVigil:
+    """A ``vigil run`` process; ``crash_and_restart`` kills it -9 and starts it again on the same state."""
+
+    def __init__(self, config_file: Path, log: Path, url: str, timeout: float) -> None:
+        self.config_file, self.log, self.url, self.timeout = config_file, log, url, timeout
+        self.process = self._start()
+
+    def _start(self) -> subprocess.Popen[bytes]:
+        with self.log.open("ab") as out:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "vigil.cli", "run", "--config", str(self.config_file)],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=dict(os.environ),
+            )
+        try:
+            _wait_healthy(process, self.url, self.log, self.timeout)
+        except BaseException:
+            process.kill()
+            process.wait()
+            raise
+        return process
+
+    def crash_and_restart(self) -> None:
+        """A crash (SIGKILL: no shutdown work) and a new process, as an orchestrator would restart it."""
+        self.process.kill()
+        self.process.wait()
+        self.process = self._start()
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
 @contextlib.contextmanager
 def running_vigil(
     config: dict[str, Any], workdir: Path, *, port: int, targets: Path, timeout: float = 60.0
-) -> Iterator[str]:
-    """Run vigil with ``config`` on ``port``, registered in Prometheus' file_sd ``targets``; yields its URL.
+) -> Iterator[RunningVigil]:
+    """Run vigil with ``config`` on ``port``, registered in Prometheus' file_sd ``targets``.
 
     On exit vigil is stopped (SIGTERM, then SIGKILL) and its targets file removed.
     """
@@ -75,24 +114,12 @@ def running_vigil(
     path = workdir / "vigil.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     log = workdir / "vigil.log"
-    url = f"http://127.0.0.1:{port}"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "vigil.cli", "run", "--config", str(path)],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=dict(os.environ),
-        )
+    log.write_bytes(b"")
+    vigil = RunningVigil(path, log, f"http://127.0.0.1:{port}", timeout)
     try:
-        _wait_healthy(process, url, log, timeout)
-        yield url
+        yield vigil
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        vigil.stop()
         targets.unlink(missing_ok=True)  # vigil removes it on a clean exit; a killed one must not leave it
 
 

@@ -107,8 +107,24 @@ def build_alert_path(
     """Rules, incidents and delivery; the system file says who owns queues and who depends on whom."""
     system: System | None = load_system(config.system) if config.system is not None else None
     alerting = config.alerting
+    outbox_path.parent.mkdir(parents=True, exist_ok=True)
+    outbox = Outbox(
+        outbox_path,
+        AlertmanagerClient(alerting.alertmanager_urls),
+        resend_interval=alerting.resend_interval,
+        registry=registry,
+    )
+    incidents = incident_tracker(config, system)
+    evaluators = (RuleEvaluator(alert_rule(config, system)),)
+    pipeline = build_pipeline(evaluators, outbox, incidents)
+    return AlertPath(pipeline, outbox, incidents, threading.Lock(), evaluators, AlertMemory(outbox_path))
+
+
+def alert_rule(config: VigilConfig, system: System | None) -> AlertRule:
+    """The config's alert rule: thresholds, ``for``, hysteresis, severities, links, owners."""
+    alerting = config.alerting
     base_url = alerting.base_url or f"http://{config.server.host}:{config.server.port}"
-    rule = AlertRule(
+    return AlertRule(
         threshold=alerting.threshold,
         for_=alerting.for_,
         keep_firing_for=alerting.keep_firing_for,
@@ -119,17 +135,10 @@ def build_alert_path(
         links=Links(base_url, alerting.dashboard_url, alerting.runbook_url),
         owner=owner_in(system),
     )
-    outbox_path.parent.mkdir(parents=True, exist_ok=True)
-    outbox = Outbox(
-        outbox_path,
-        AlertmanagerClient(alerting.alertmanager_urls),
-        resend_interval=alerting.resend_interval,
-        registry=registry,
-    )
-    incidents = IncidentTracker(
-        grouping_window=alerting.grouping_window,
+
+
+def incident_tracker(config: VigilConfig, system: System | None) -> IncidentTracker:
+    return IncidentTracker(
+        grouping_window=config.alerting.grouping_window,
         dependencies=system.dependencies() if system is not None else {},
     )
-    evaluators = (RuleEvaluator(rule),)
-    pipeline = build_pipeline(evaluators, outbox, incidents)
-    return AlertPath(pipeline, outbox, incidents, threading.Lock(), evaluators, AlertMemory(outbox_path))
