@@ -6,9 +6,14 @@ scrapes vigil's /metrics (every series' score, value and band). Half the series 
 half the seasonal baseline (the derived signals' two most common detectors), as in
 bench/checkpoint.py. One process, one thread: the figures are per core.
 
-Figures per series count:
+Each series count runs twice, side by side: ``batched`` (the engine's default: series sharing a
+detector kind and parameters scored together, see vigil.runtime.cohorts) and ``point_by_point``
+(``Engine(batch=False)``: each series through its own scalar detector). Figures per run:
 - ``points_per_s``: new points / (tick + export) seconds, over ``--rounds`` steady rounds;
+  ``tick_points_per_s`` the same without the export;
 - ``tick_s`` and ``export_s`` per round (their sum must stay well under the round interval);
+  ``export_score_only_s`` with ``exported: [score]``; ``export_prometheus_client_s`` the same five
+  families through prometheus_client's ``generate_latest`` (how vigil exported before);
 - ``catch_up_points_per_s``: the first round, ``--history`` points of every series at once (a
   restart's catch-up);
 - ``bytes_per_series``: memory per series once its recent points and trail are full (the engine's
@@ -30,11 +35,14 @@ import math
 import sys
 import time
 import tracemalloc
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 if __package__ in (None, ""):
     # Run as `python bench/engine.py`: make `bench` importable from the project root.
@@ -45,7 +53,7 @@ from vigil.collectors.model import Collection, Point, SeriesKey
 from vigil.detectors.fitting import fit_many
 from vigil.runtime.build import detector_factory
 from vigil.runtime.engine import Engine
-from vigil.runtime.exporter import EngineCollector
+from vigil.runtime.exporter import SERIES_FAMILIES, EngineCollector, exposition
 
 WEEK_POINTS = int(7 * 86_400 / STEP)
 
@@ -81,10 +89,10 @@ class Rounds:
         return collection
 
 
-def throughput(series: int, rounds: int, history: int) -> dict[str, Any]:
+def throughput(series: int, rounds: int, history: int, batch: bool = True) -> dict[str, Any]:
     settings = config()
     source = Rounds(series, history)
-    engine = Engine([source], detector_factory(settings), max_series=settings.max_series)
+    engine = Engine([source], detector_factory(settings), max_series=settings.max_series, batch=batch)
     registry = CollectorRegistry()
     registry.register(EngineCollector(engine))
     source.prepare()
@@ -99,16 +107,56 @@ def throughput(series: int, rounds: int, history: int) -> dict[str, Any]:
         engine.tick()
         tick_s += time.perf_counter() - began
         began = time.perf_counter()
-        generate_latest(registry)
+        exposition(engine, registry)
         export_s += time.perf_counter() - began
     return {
         "series": series,
+        "path": "batched" if batch else "point_by_point",
         "rounds": rounds,
         "tick_s": round(tick_s / rounds, 4),
         "export_s": round(export_s / rounds, 4),
+        "export_score_only_s": round(score_only_export_s(engine, registry), 4),
+        "export_prometheus_client_s": round(prometheus_client_export_s(engine), 4),
         "points_per_s": round(series * rounds / (tick_s + export_s)),
+        "tick_points_per_s": round(series * rounds / tick_s),
         "catch_up_points_per_s": round(series * history / catch_up_s),
     }
+
+
+class ClientCollector(Collector):
+    """The same five per-series families through ``prometheus_client`` (how vigil exported before)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def collect(self) -> Iterator[Metric]:
+        families = [
+            GaugeMetricFamily(name, text, labels=["service", "signal"])
+            for name, text in SERIES_FAMILIES.values()
+        ]
+        for state in self.engine.series():
+            band = state.band
+            values = (state.score, state.observed, *((band.expected, band.lower, band.upper) if band else ()))
+            labels = [*state.key.label_dict().values(), state.key.signal]
+            for family, value in zip(families, values, strict=False):
+                if value is not None:
+                    family.add_metric(labels, value)
+        yield from families
+
+
+def score_only_export_s(engine: Engine, registry: CollectorRegistry) -> float:
+    """The export with ``exported: [score]`` (no value or band per series)."""
+    began = time.perf_counter()
+    exposition(engine, registry, ["score"])
+    return time.perf_counter() - began
+
+
+def prometheus_client_export_s(engine: Engine) -> float:
+    registry = CollectorRegistry()
+    registry.register(ClientCollector(engine))
+    began = time.perf_counter()
+    generate_latest(registry)
+    return time.perf_counter() - began
 
 
 def memory_per_series(series: int) -> int:
@@ -160,7 +208,11 @@ def main() -> None:
     parser.add_argument("--fit-series", type=int, default=10_000)
     parser.add_argument("--replay-series", type=int, default=10, help="the point-by-point comparison")
     args = parser.parse_args()
-    results = [throughput(n, args.rounds, args.history) for n in args.series]
+    results = [
+        throughput(n, args.rounds, args.history, batch) for n in args.series for batch in (True, False)
+    ]
+    for batched, alone in zip(results[::2], results[1::2], strict=True):
+        batched["speedup_vs_point_by_point"] = round(batched["points_per_s"] / alone["points_per_s"], 1)
     per_series = memory_per_series(args.memory_series)
     fit, replay = fit_seconds(args.fit_series, args.replay_series)
     report = {

@@ -28,6 +28,19 @@ class SeriesKey:
     signal: str
     labels: Labels = ()
 
+    # The engine looks every series up several times a round: its hash is computed once and kept
+    # (outside the fields, so equality and order ignore it, and left out of pickles: str hashes differ
+    # between processes).
+    def __hash__(self) -> int:
+        cached: int | None = self.__dict__.get("_hash")
+        if cached is None:
+            cached = hash((self.signal, self.labels))
+            object.__setattr__(self, "_hash", cached)
+        return cached
+
+    def __reduce__(self) -> tuple[type[SeriesKey], tuple[str, Labels]]:
+        return SeriesKey, (self.signal, self.labels)
+
     def label_dict(self) -> dict[str, str]:
         return dict(self.labels)
 

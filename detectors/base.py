@@ -61,3 +61,37 @@ class VectorDetector(Protocol):
     def score_many(self, x: np.ndarray, t: float) -> np.ndarray: ...
 
     def learn_many(self, x: np.ndarray, t: float) -> None: ...
+
+
+class ManyFromRows:
+    """Whole-array ``score_many``/``learn_many``/``expected_many`` for a batch that works on rows.
+
+    A batch defines ``n`` and the row methods (``score_rows``, ``learn_rows``, ``expected_rows``);
+    NaN in ``x`` means "no point for this series this round" and leaves its row alone.
+    """
+
+    n: int
+
+    def score_rows(self, rows: np.ndarray, x: np.ndarray, t: float) -> np.ndarray:
+        raise NotImplementedError
+
+    def learn_rows(self, rows: np.ndarray, x: np.ndarray, t: float) -> None:
+        raise NotImplementedError
+
+    def expected_rows(self, rows: np.ndarray, t: float) -> np.ndarray:
+        raise NotImplementedError
+
+    def score_many(self, x: np.ndarray, t: float) -> np.ndarray:
+        scores = np.full(self.n, np.nan)
+        rows = np.flatnonzero(~np.isnan(x))
+        scores[rows] = self.score_rows(rows, x[rows], t)
+        return scores
+
+    def learn_many(self, x: np.ndarray, t: float) -> None:
+        rows = np.flatnonzero(~np.isnan(x))
+        self.learn_rows(rows, x[rows], t)
+
+    def expected_many(self, t: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Every series' band at ``t`` as (expected, lower, upper) arrays; NaN while a series warms up."""
+        expected, lower, upper = self.expected_rows(np.arange(self.n), t)
+        return expected, lower, upper

@@ -12,32 +12,16 @@ time; across series it can. Calling either again on the next stretch of history 
 
 from __future__ import annotations
 
-from collections import defaultdict, deque
-from collections.abc import Sequence
+from collections import defaultdict
+from collections.abc import Hashable, Sequence
 from typing import Any
 
 import numpy as np
 
 from vigil.detectors.base import AnyDetector
+from vigil.detectors.batches import batch_key, parameters
 from vigil.detectors.seasonal_baseline import SeasonalBaseline
 from vigil.detectors.seasonal_baseline_batch import SeasonalBaselineBatch
-
-PARAMETERS = (  # SeasonalBaseline's: series that agree on all of them share one batch
-    "period",
-    "bucket",
-    "weekly",
-    "offset",
-    "alpha",
-    "threshold",
-    "direction",
-    "min_abs",
-    "min_rel",
-    "level_window",
-    "min_bucket_points",
-    "min_bucket_periods",
-    "warmup",
-    "clip",
-)
 
 
 def fit(detector: AnyDetector, times: Any, values: Any) -> AnyDetector:
@@ -58,10 +42,10 @@ def fit_many(detectors: Sequence[AnyDetector], times: Any, values: Any) -> None:
     """Fit ``detectors[i]`` on row ``i`` of ``values`` (one column per time; NaN: no point)."""
     times = np.asarray(times, dtype=float)
     values = np.asarray(values, dtype=float).reshape(len(detectors), len(times))
-    seasonal: dict[tuple[Any, ...], list[int]] = defaultdict(list)
+    seasonal: dict[Hashable, list[int]] = defaultdict(list)
     for i, detector in enumerate(detectors):
         if type(detector) is SeasonalBaseline:
-            seasonal[tuple(getattr(detector, name) for name in PARAMETERS)].append(i)
+            seasonal[batch_key(detector)].append(i)
         else:
             present = ~np.isnan(values[i])
             fit(detector, times[present], values[i, present])
@@ -76,29 +60,13 @@ def fit_many(detectors: Sequence[AnyDetector], times: Any, values: Any) -> None:
 
 def stack(detectors: Sequence[SeasonalBaseline]) -> SeasonalBaselineBatch:
     """One batch holding the state of ``detectors`` (which share their parameters)."""
-    first = detectors[0]
-    batch = SeasonalBaselineBatch(len(detectors), **{name: getattr(first, name) for name in PARAMETERS})
+    batch = SeasonalBaselineBatch(len(detectors), **parameters(detectors[0]))
     for k, detector in enumerate(detectors):
-        if detector.count_:  # learned something: its profile lists exist
-            batch.center_[k], batch.spread_[k] = detector.center_, detector.spread_
-            batch.count_[k], batch.periods_[k] = detector.count_, detector.periods_
-            batch.last_period_[k] = detector.last_period_
-        residuals = list(detector.residuals_)
-        batch.residuals_.values[k, : len(residuals)] = residuals  # arrival order, as a ring not yet wrapped
-        batch.residuals_.count[k] = len(residuals)
-        batch.level_[k], batch.n_[k] = detector.level_, detector.n_
+        batch.put(k, detector)
     return batch
 
 
 def unstack(batch: SeasonalBaselineBatch, detectors: Sequence[SeasonalBaseline]) -> None:
     """Give each detector its row of ``batch``'s state."""
-    lengths = batch.residuals_.lengths()
-    chronological = batch.residuals_.chronological(np.arange(batch.n))
     for k, detector in enumerate(detectors):
-        if batch.n_[k] == 0:
-            continue  # no point at all: the detector stays as it was
-        detector.center_, detector.spread_ = batch.center_[k].tolist(), batch.spread_[k].tolist()
-        detector.count_, detector.periods_ = batch.count_[k].tolist(), batch.periods_[k].tolist()
-        detector.last_period_ = batch.last_period_[k].tolist()
-        detector.residuals_ = deque(chronological[k, : lengths[k]].tolist(), maxlen=detector.level_window)
-        detector.level_, detector.n_ = float(batch.level_[k]), int(batch.n_[k])
+        batch.take(k, detector)

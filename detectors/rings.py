@@ -40,6 +40,16 @@ class Rings:
         self.values[rows, self.count[rows] % self.size] = x
         self.count[rows] += 1
 
+    def put(self, row: int, values: list[float]) -> None:
+        """Make ring ``row`` hold ``values`` (oldest first, at most ``size``), as if pushed one by one."""
+        self.values[row] = 0.0
+        self.values[row, : len(values)] = values
+        self.count[row] = len(values)
+
+    def row(self, row: int) -> list[float]:
+        """Ring ``row``'s values, oldest first."""
+        return self.chronological(np.array([row]))[0, : self.lengths()[row]].tolist()
+
     def chronological(self, rows: np.ndarray) -> np.ndarray:
         """The rows' values oldest first (a row that is not full yet has them in its first slots)."""
         count = self.count[rows]

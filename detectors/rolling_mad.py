@@ -6,7 +6,7 @@ from collections import deque
 
 import numpy as np
 
-from vigil.detectors.base import Band
+from vigil.detectors.base import Band, ManyFromRows
 from vigil.detectors.rings import Rings, median_of_first
 
 MAD_TO_SIGMA = 1.4826  # MAD of a normal distribution, in standard deviations
@@ -87,7 +87,7 @@ def _middle(ordered: list[float]) -> float:
     return (ordered[middle - 1] + ordered[middle]) / 2
 
 
-class RollingMADBatch:
+class RollingMADBatch(ManyFromRows):
     """:class:`RollingMAD` for ``n`` aligned series at once (a ``VectorDetector``).
 
     ``x[i]`` is series ``i``'s value at ``t``; NaN means no point for that series (its score is NaN
@@ -116,34 +116,57 @@ class RollingMADBatch:
         self.threshold = threshold
         self.min_deviation = min_deviation
         self.values_ = Rings(n, window)
+        # Each row's (median, spread) as its window stands, once asked for (``valid_``): the engine asks
+        # for the band after learning a point and for the score of the next one, on the same window.
+        self.median_, self.spread_ = np.zeros(n), np.zeros(n)
+        self.valid_ = np.zeros(n, dtype=bool)
 
     def _center_spread(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Median and robust sigma of the windows of ``rows`` (all of them past warm-up)."""
-        everyone = len(rows) == self.n  # the usual case: no copy of the whole window array
-        data = self.values_.values if everyone else self.values_.values[rows]
-        lengths = self.values_.lengths() if everyone else self.values_.lengths()[rows]
-        median = median_of_first(data, lengths)
-        spread = MAD_TO_SIGMA * median_of_first(np.abs(data - median[:, None]), lengths)
-        floor = max(self.min_deviation / self.threshold, 1e-9)
-        return median, np.maximum(np.maximum(spread, 0.01 * np.abs(median)), floor)
+        stale = rows[~self.valid_[rows]]
+        if len(stale):
+            data, lengths = self.values_.values[stale], self.values_.lengths()[stale]
+            median = median_of_first(data, lengths)
+            spread = MAD_TO_SIGMA * median_of_first(np.abs(data - median[:, None]), lengths)
+            floor = max(self.min_deviation / self.threshold, 1e-9)
+            self.median_[stale] = median
+            self.spread_[stale] = np.maximum(np.maximum(spread, 0.01 * np.abs(median)), floor)
+            self.valid_[stale] = True
+        return self.median_[rows], self.spread_[rows]
 
-    def score_many(self, x: np.ndarray, t: float) -> np.ndarray:
-        scores = np.where(np.isnan(x), np.nan, 0.0)
-        rows = np.flatnonzero((self.values_.lengths() >= max(self.warmup, 1)) & ~np.isnan(x))
-        if len(rows):
-            median, spread = self._center_spread(rows)
-            scores[rows] = np.abs(x[rows] - median) / spread / self.threshold
+    def _ready(self, rows: np.ndarray) -> np.ndarray:
+        return self.values_.lengths()[rows] >= max(self.warmup, 1)
+
+    def score_rows(self, rows: np.ndarray, x: np.ndarray, t: float) -> np.ndarray:
+        """Scores of ``x[k]``, a point of series ``rows[k]`` (0 while a series warms up)."""
+        scores = np.zeros(len(rows))
+        ready = self._ready(rows)
+        if ready.any():
+            median, spread = self._center_spread(rows[ready])
+            scores[ready] = np.abs(x[ready] - median) / spread / self.threshold
         return scores
 
-    def learn_many(self, x: np.ndarray, t: float) -> None:
-        rows = np.flatnonzero(~np.isnan(x))
-        self.values_.push(rows, x[rows])
+    def learn_rows(self, rows: np.ndarray, x: np.ndarray, t: float) -> None:
+        """Learn ``x[k]`` into series ``rows[k]`` (distinct rows)."""
+        self.values_.push(rows, x)
+        self.valid_[rows] = False
 
-    def expected_many(self, t: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Every series' band as (expected, lower, upper) arrays; NaN while a series warms up."""
-        bands = np.full((3, self.n), np.nan)
-        rows = np.flatnonzero(self.values_.lengths() >= max(self.warmup, 1))
-        if len(rows):
-            median, spread = self._center_spread(rows)
-            bands[:, rows] = median, median - self.threshold * spread, median + self.threshold * spread
-        return bands[0], bands[1], bands[2]
+    def expected_rows(self, rows: np.ndarray, t: float) -> np.ndarray:
+        """Bands of ``rows``: a ``(3, len(rows))`` array of expected, lower, upper (NaN: warming up)."""
+        bands = np.full((3, len(rows)), np.nan)
+        ready = self._ready(rows)
+        if ready.any():
+            median, spread = self._center_spread(rows[ready])
+            bands[:, ready] = median, median - self.threshold * spread, median + self.threshold * spread
+        return bands
+
+    def put(self, k: int, detector: RollingMAD) -> None:
+        """Make row ``k`` hold ``detector``'s window (whatever the row held before)."""
+        self.values_.put(k, list(detector.values_))
+        self.valid_[k] = False
+
+    def take(self, k: int, detector: RollingMAD) -> RollingMAD:
+        """Give ``detector`` row ``k``'s window; returns it."""
+        detector.values_ = deque(self.values_.row(k), maxlen=detector.window)
+        detector.estimate_ = None
+        return detector

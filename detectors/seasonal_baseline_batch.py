@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+from collections import deque
+
 import numpy as np
 
+from vigil.detectors.base import ManyFromRows
 from vigil.detectors.rings import Rings
-from vigil.detectors.seasonal_baseline import MEAN_ABS_TO_SIGMA, Direction, bucket_of, n_buckets, period_of
+from vigil.detectors.seasonal_baseline import (
+    MEAN_ABS_TO_SIGMA,
+    Direction,
+    SeasonalBaseline,
+    bucket_of,
+    n_buckets,
+    period_of,
+)
 
 
-class SeasonalBaselineBatch:
+class SeasonalBaselineBatch(ManyFromRows):
     """``n`` :class:`~vigil.detectors.seasonal_baseline.SeasonalBaseline` detectors in arrays.
 
     ``x[i]`` is series ``i``'s value at ``t``; NaN means no point for that series (its score is NaN
@@ -98,41 +108,64 @@ class SeasonalBaselineBatch:
         sigma = np.maximum(np.maximum(sigma, 0.01 * np.abs(expected)), 1e-9)
         return np.maximum(np.maximum(self.threshold * sigma, self.min_abs), self.min_rel * np.abs(expected))
 
-    def score_many(self, x: np.ndarray, t: float) -> np.ndarray:
-        scores = np.where(np.isnan(x), np.nan, 0.0)
-        rows = np.flatnonzero((self.n_ >= max(self.warmup, 1)) & ~np.isnan(x))
-        if len(rows):
-            scores[rows] = self._scores(rows, x[rows], *self._profile(rows, t))
+    def score_rows(self, rows: np.ndarray, x: np.ndarray, t: float) -> np.ndarray:
+        """Scores of ``x[k]``, a point of series ``rows[k]`` at ``t`` (0 while a series warms up)."""
+        scores = np.zeros(len(rows))
+        ready = self.n_[rows] >= max(self.warmup, 1)
+        if ready.any():
+            scores[ready] = self._scores(rows[ready], x[ready], *self._profile(rows[ready], t))
         return scores
 
-    def expected_many(self, t: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Every series' band at ``t`` as (expected, lower, upper) arrays; NaN while a series warms up."""
-        bands = np.full((3, self.n), np.nan)
-        rows = np.flatnonzero(self.n_ >= max(self.warmup, 1))
-        if len(rows):
-            center, sigma = self._profile(rows, t)
-            expected = center + self.level_[rows]
-            allowed = self._allowed(expected, sigma)
-            bands[:, rows] = expected, expected - allowed, expected + allowed
-        return bands[0], bands[1], bands[2]
-
-    def learn_many(self, x: np.ndarray, t: float) -> None:
-        rows = np.flatnonzero(~np.isnan(x))
-        anomalous = self.score_many(x, t)[rows] > 1.0
-        ready = rows[self.n_[rows] >= max(self.warmup, 1)]
-        if len(ready):
-            center, _ = self._profile(ready, t)
-            self.residuals_.push(ready, x[ready] - center)
-            self.level_[ready] = self.residuals_.medians(ready)
+    def learn_rows(self, rows: np.ndarray, x: np.ndarray, t: float) -> None:
+        """Learn ``x[k]`` into series ``rows[k]`` (distinct rows), as ``learn_one`` on each."""
+        anomalous = self.score_rows(rows, x, t) > 1.0
+        ready = self.n_[rows] >= max(self.warmup, 1)
+        if ready.any():
+            center, _ = self._profile(rows[ready], t)
+            self.residuals_.push(rows[ready], x[ready] - center)
+            self.level_[rows[ready]] = self.residuals_.medians(rows[ready])
         self.n_[rows] += 1
-        normal = rows[~anomalous]
+        normal, x = rows[~anomalous], x[~anomalous]
         index = bucket_of(t, self.period, self.bucket, self.weekly, self.offset)
         cycle = period_of(t, self.period, self.weekly, self.offset)
         new = normal[self.last_period_[normal, index] != cycle]
         self.periods_[new, index] += 1
         self.last_period_[new, index] = cycle
         for column in (index, -1):
-            self._update(normal, column, x[normal])
+            self._update(normal, column, x)
+
+    def expected_rows(self, rows: np.ndarray, t: float) -> np.ndarray:
+        """Bands of ``rows`` at ``t``: a ``(3, len(rows))`` array of expected, lower, upper (NaN: warm-up)."""
+        bands = np.full((3, len(rows)), np.nan)
+        ready = self.n_[rows] >= max(self.warmup, 1)
+        if ready.any():
+            center, sigma = self._profile(rows[ready], t)
+            expected = center + self.level_[rows[ready]]
+            allowed = self._allowed(expected, sigma)
+            bands[:, ready] = expected, expected - allowed, expected + allowed
+        return bands
+
+    def put(self, k: int, detector: SeasonalBaseline) -> None:
+        """Make row ``k`` hold ``detector``'s learned state (whatever the row held before)."""
+        fresh = not detector.count_  # nothing learned yet: its profile lists are empty
+        self.center_[k] = 0.0 if fresh else detector.center_
+        self.spread_[k] = 0.0 if fresh else detector.spread_
+        self.count_[k] = 0 if fresh else detector.count_
+        self.periods_[k] = 0 if fresh else detector.periods_
+        self.last_period_[k] = -1 if fresh else detector.last_period_
+        self.residuals_.put(k, list(detector.residuals_))
+        self.level_[k], self.n_[k] = detector.level_, detector.n_
+
+    def take(self, k: int, detector: SeasonalBaseline) -> SeasonalBaseline:
+        """Give ``detector`` row ``k``'s learned state; returns it."""
+        if self.n_[k] == 0:
+            return detector  # nothing learned: the detector stays as it was
+        detector.center_, detector.spread_ = self.center_[k].tolist(), self.spread_[k].tolist()
+        detector.count_, detector.periods_ = self.count_[k].tolist(), self.periods_[k].tolist()
+        detector.last_period_ = self.last_period_[k].tolist()
+        detector.residuals_ = deque(self.residuals_.row(k), maxlen=detector.level_window)
+        detector.level_, detector.n_ = float(self.level_[k]), int(self.n_[k])
+        return detector
 
     def _update(self, rows: np.ndarray, column: int, x: np.ndarray) -> None:
         """One M-estimation step of the profile's ``column`` for ``rows``, as the scalar ``_update``."""

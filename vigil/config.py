@@ -9,7 +9,7 @@ import os
 import re
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
@@ -305,6 +305,9 @@ class AlertingConfig(Strict):
         return self
 
 
+ExportedFamily = Literal["score", "observed", "expected", "lower", "upper"]
+
+
 class ServerConfig(Strict):
     host: str = "127.0.0.1"
     port: int = Field(9400, ge=1, le=65535)
@@ -330,6 +333,12 @@ class VigilConfig(Strict):
         480, ge=10, description="recent points kept per series for plots and incident summaries (2 h at 15 s)"
     )
     max_series: int = Field(100_000, ge=1)
+    exported: list[ExportedFamily] = Field(
+        default_factory=lambda: list(get_args(ExportedFamily)),
+        min_length=1,
+        description="per-series families on /metrics (vmanomaly's provide_series): every one is a sample per "
+        "series per scrape; the score is what Prometheus rules read, the value and band what plots draw",
+    )
     log_detector: DetectorConfig = Field(
         default_factory=lambda: DetectorConfig(min_deviation=5), description="for log_lines and log_errors"
     )

@@ -13,8 +13,8 @@ from vigil.detectors.backlog import QueueBacklog
 from vigil.detectors.base import Band
 from vigil.detectors.calibration import Calibrated
 from vigil.detectors.rolling_mad import RollingMAD
-from vigil.runtime.engine import SeriesState
 from vigil.runtime.observe import observe, owner_in
+from vigil.runtime.series import SeriesState
 from vigil.runtime.trail import Trail
 from vigil.system import parse_system
 

@@ -16,7 +16,9 @@ def test_bench_engine_smoke() -> None:
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
-    assert [r["series"] for r in report["results"]] == [50, 120]
+    runs = [(r["series"], r["path"]) for r in report["results"]]
+    assert runs == [(50, "batched"), (50, "point_by_point"), (120, "batched"), (120, "point_by_point")]
+    assert all(r["speedup_vs_point_by_point"] > 0 for r in report["results"][::2])
     for figures in report["results"]:
         assert figures["points_per_s"] > 0
         assert figures["tick_s"] > 0

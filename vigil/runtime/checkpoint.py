@@ -31,7 +31,8 @@ from typing import Any
 
 from vigil.collectors.model import Point, SeriesKey
 from vigil.detectors.base import AnyDetector, Band
-from vigil.runtime.engine import Engine, SeriesState
+from vigil.runtime.engine import Engine
+from vigil.runtime.series import SeriesState
 from vigil.runtime.trail import Trail
 
 log = logging.getLogger(__name__)

@@ -1,5 +1,9 @@
 """The detection engine: feeds each collected point through its series' detector.
 
+Series whose detectors have a batch twin and share its parameters are fed together: their points
+of a collection are staged in their cohort's chunk and scored and learned in one numpy step per
+timestamp (``vigil.runtime.cohorts``), with the same results as point by point (``batch=False``).
+
 Robustness rules: a source that fails is marked down (and the outage recorded as a gap)
 while the others go on; non-finite values and points at or before a series' last timestamp
 are counted and dropped; the number of series is bounded (least recently updated evicted).
@@ -18,35 +22,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vigil.collectors.model import Collection, Collector, Point, SeriesKey
-from vigil.detectors.base import AnyDetector, Band
+from vigil.detectors.base import AnyDetector
+from vigil.detectors.batches import batch_key
+from vigil.runtime.cohorts import Chunk, Cohort
 from vigil.runtime.joins import Composite
+from vigil.runtime.series import SeriesState
 from vigil.runtime.trail import Trail
 
 log = logging.getLogger(__name__)
 WINDOW_POINTS = 480  # two hours at a 15 s step
-
-
-@dataclass
-class SeriesState:
-    key: SeriesKey
-    source: str
-    detector: AnyDetector
-    # The latest points with what the detector made of them, for incident summaries and plots;
-    # composites without one number to show keep NaN as the observed value.
-    trail: Trail
-    last_timestamp: float = -math.inf
-    score: float | None = None
-    band: Band | None = None
-
-    @property
-    def last_point(self) -> Point | None:
-        last = self.trail.last()
-        return Point(last[0], last[1]) if last is not None else None
-
-    @property
-    def observed(self) -> float | None:
-        last = self.trail.last()
-        return last[1] if last is not None and math.isfinite(last[1]) else None
 
 
 @dataclass
@@ -81,6 +65,7 @@ class Engine:
         shard: tuple[int, int] = (0, 1),
         window_points: int = WINDOW_POINTS,
         max_series: int = 100_000,
+        batch: bool = True,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.collectors = collectors
@@ -88,7 +73,10 @@ class Engine:
         self.composites = list(composites)
         self.shard = shard
         self.window_points, self.max_series, self.clock = window_points, max_series, clock
+        self.batch = batch  # False: every series its own detector, point by point (to compare)
         self._series: OrderedDict[SeriesKey, SeriesState] = OrderedDict()
+        self._cohorts: dict[Any, Cohort] = {}
+        self._staged: dict[int, Chunk] = {}  # chunks holding this collection's points, by id
         self.sources = {c.name: SourceHealth() for c in collectors}
         self.counters = Counters()
         self._lock = threading.Lock()
@@ -125,34 +113,69 @@ class Engine:
             log.warning("source %s is down: %s", name, collection.error)
 
     def _ingest(self, collection: Collection) -> None:
+        known, staged = self._series, self._staged
         for key, points in collection.series.items():
-            state = self._state(key, collection.source)
-            for point in sorted(points, key=lambda p: p.timestamp):
-                if not point.finite:
+            state = known.get(key)
+            if state is None:
+                state = self._state(key, collection.source)
+            else:
+                known.move_to_end(key)
+            if len(points) > 1:
+                points = sorted(points, key=timestamp_of)
+            for point in points:
+                t, x = point.timestamp, point.value
+                if not math.isfinite(x):
                     self.counters.non_finite += 1
-                elif state is not None:
-                    self._feed(state, point.timestamp, point.value, point.value)
+                elif state is None:
+                    pass
+                elif state.chunk is not None and t > state.last_timestamp:
+                    # The usual point, inlined: ``_feed`` would stage it in its chunk as well.
+                    state.last_timestamp = t
+                    state.chunk.stage(state.row, t, x, x)
+                    staged[id(state.chunk)] = state.chunk
+                else:
+                    self._feed(state, t, x, x)
         for composite in self.composites:
             for key, rows in composite.assemble(collection.series).items():
                 state = self._state(key, collection.source)
                 for timestamp, x, shown in rows:
                     if state is not None:
                         self._feed(state, timestamp, x, math.nan if shown is None else shown)
+        for chunk in self._staged.values():
+            self.counters.samples += chunk.flush()
+        self._staged.clear()
 
     def _feed(self, state: SeriesState, timestamp: float, x: Any, shown: float) -> None:
-        """Score, then learn, one point of one series."""
+        """Score, then learn, one point of one series (a batched series' point waits for its chunk)."""
         if timestamp <= state.last_timestamp:
             self.counters.out_of_order += 1
             return
-        state.score = state.detector.score_one(x, timestamp)
-        state.detector.learn_one(x, timestamp)
-        state.band = band = state.detector.expected(timestamp)
-        if band is None:
-            state.trail.append(timestamp, shown, state.score)
-        else:
-            state.trail.append(timestamp, shown, state.score, band.expected, band.lower, band.upper)
         state.last_timestamp = timestamp
+        if state.chunk is None and self.batch:
+            self._join_cohort(state)
+        chunk = state.chunk
+        if chunk is not None:
+            chunk.stage(state.row, timestamp, x, shown)
+            self._staged[id(chunk)] = chunk
+            return
+        detector = state.detector
+        state.score = score = detector.score_one(x, timestamp)
+        detector.learn_one(x, timestamp)
+        state.band = band = detector.expected(timestamp)
+        if band is None:
+            state.trail.append(timestamp, shown, score)
+        else:
+            state.trail.append(timestamp, shown, score, band.expected, band.lower, band.upper)
         self.counters.samples += 1
+
+    def _join_cohort(self, state: SeriesState) -> None:
+        key = batch_key(state.detector)
+        if key is None:
+            return
+        cohort = self._cohorts.get(key)
+        if cohort is None:
+            cohort = self._cohorts[key] = Cohort(self.window_points)
+        state.join(cohort)
 
     def _state(self, key: SeriesKey, source: str) -> SeriesState | None:
         """The series' state, created on first sight; None for series nobody scores (inputs only)."""
@@ -166,7 +189,10 @@ class Engine:
             state = SeriesState(key, source, detector, Trail(self.window_points))
             self._series[key] = state
             while len(self._series) > self.max_series:
-                self._series.popitem(last=False)
+                _, evicted = self._series.popitem(last=False)
+                if evicted.chunk is not None and evicted.chunk.staged:  # its row must not be fed later
+                    self.counters.samples += evicted.chunk.flush()
+                evicted.leave()
                 self.counters.evicted += 1
         else:
             self._series.move_to_end(key)
@@ -175,6 +201,10 @@ class Engine:
     def series(self) -> list[SeriesState]:
         with self._lock:
             return list(self._series.values())
+
+    def chunks(self) -> list[Chunk]:
+        """The cohorts' chunks (read them holding ``locked()``)."""
+        return [chunk for cohort in self._cohorts.values() for chunk in cohort.chunks]
 
     def locked(self) -> threading.Lock:
         """Hold while reading detectors in place (a checkpoint): no round changes them meanwhile."""
@@ -197,6 +227,10 @@ class Engine:
         with self._lock:
             for state in states[-self.max_series :]:
                 self._series[state.key] = state
+
+
+def timestamp_of(point: Point) -> float:
+    return point.timestamp
 
 
 def owns(shard: tuple[int, int], key: SeriesKey) -> bool:

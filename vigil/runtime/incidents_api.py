@@ -13,7 +13,8 @@ from vigil.alerts.incidents import Incident
 from vigil.alerts.model import SIGNAL, Alert
 from vigil.alerts.summary import IncidentView, SeriesHistory, render_html, render_text
 from vigil.runtime.alerting import AlertPath
-from vigil.runtime.engine import Engine, SeriesState
+from vigil.runtime.engine import Engine
+from vigil.runtime.series import SeriesState
 
 
 class AlertOut(BaseModel):

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable, Mapping
 
 from vigil.alerts.model import SERVICE
 from vigil.alerts.rules import Observation
-from vigil.runtime.engine import SeriesState
+from vigil.runtime.series import SeriesState
 from vigil.system import System
 
 # Seconds until a series crosses its limit (an SLO, a queue's capacity), as of a given time; None: unknown.
@@ -16,6 +16,8 @@ TimeToBreach = Callable[[SeriesState, float], float | None]
 
 def detector_time_to_threshold(state: SeriesState, now: float) -> float | None:
     """The forecast of a detector that makes one (the queue backlog's), looking through wrappers."""
+    if state.chunk is not None:
+        return None  # batched detectors (rolling MAD, seasonal baseline) make no forecast
     detector: object = state.detector
     while detector is not None:
         forecast = getattr(detector, "time_to_threshold", None)

@@ -6,12 +6,13 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI, Response
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry
 from pydantic import BaseModel
 
 from vigil import __version__
-from vigil.runtime.engine import Engine, SeriesState
-from vigil.runtime.exporter import EngineCollector
+from vigil.runtime.engine import Engine
+from vigil.runtime.exporter import EVERYTHING, EngineCollector, exposition
+from vigil.runtime.series import SeriesState
 
 
 class SignalView(BaseModel):
@@ -61,6 +62,7 @@ def create_app(
     registry: CollectorRegistry | None = None,
     routers: Sequence[APIRouter] = (),
     on_shutdown: Callable[[], None] | None = None,
+    exported: Sequence[str] = EVERYTHING,
 ) -> FastAPI:
     """The API; ``on_shutdown`` runs when the server stops, SIGTERM included (uvicorn re-raises the
     signal once it has shut down, so code after ``uvicorn.run`` never runs then)."""
@@ -82,7 +84,7 @@ def create_app(
 
     @app.get("/metrics", include_in_schema=False)
     def metrics() -> Response:
-        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+        return Response(exposition(engine, registry, exported), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/healthz", response_model=Health)
     def healthz() -> Health:

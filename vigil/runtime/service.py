@@ -181,7 +181,8 @@ def run(config: VigilConfig) -> None:
         if config.register_targets is not None:
             config.register_targets.unlink(missing_ok=True)
 
-    app = create_app(engine, registry, alert_routers(config, engine, alerts), on_shutdown=stop)
+    routers = alert_routers(config, engine, alerts)
+    app = create_app(engine, registry, routers, on_shutdown=stop, exported=config.exported)
     if config.register_targets is not None:
         register_with_prometheus(config.register_targets, config.server.host, config.server.port)
     try:

@@ -27,7 +27,8 @@ from vigil.collectors.model import SeriesKey
 from vigil.collectors.prometheus_api import PrometheusCollector, PromSignal, align_up, chunks
 from vigil.collectors.prometheus_client import PrometheusError, Series
 from vigil.detectors.fitting import fit_many
-from vigil.runtime.engine import Engine, SeriesState
+from vigil.runtime.engine import Engine
+from vigil.runtime.series import SeriesState
 
 log = logging.getLogger(__name__)
 CHUNK_POINTS = 1440  # steps per query: 6 hours at 15 s, a bounded slice of every series in memory
