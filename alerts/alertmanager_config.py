@@ -2,13 +2,16 @@
 
 The routing tree splits by severity first, because that decides *how* people are told: a ``page``
 wakes someone (PagerDuty, chat) and should leave soon after the first alert, a ``ticket`` is work for
-office hours (chat, email) and must not nag. Below each severity sits one route per service of the
-system, so a team can take its services' alerts to its own channel without touching anyone else's.
+office hours (chat, email) and must not nag. Below a severity, a service whose team (or which itself)
+has its own channels gets its own route, so a team hears its services' alerts without touching anyone
+else's; the others share the severity's receivers.
 
-Grouping is by ``service`` within a severity: one problem in a service usually fires several alerts
-at once (an SLO burn and vigil's anomalies on latency, errors, queue depth ...), and they belong in
-one notification, not one per alert name. Alerts of no known service fall through to the root, which
-also groups by ``alertname`` so unrelated alerts without a ``service`` label are not lumped together.
+Grouping is by ``incident``: vigil puts the alerts of one problem (latency, errors, queue depth, on the
+broken service and on those that call it, on the database under them) into one incident and labels
+each alert with it, so the on-call gets one notification per problem, not one per service and signal.
+Alerts vigil did not raise (the SLO burn-rate rules Prometheus evaluates) carry no incident and are
+grouped by ``service`` as before. Alerts of no known severity fall through to the root, which groups
+by ``alertname`` and ``service`` so unrelated alerts are not lumped together.
 
 Inhibitions: while a service's SLO pages, vigil's anomaly alerts of that service are its symptoms
 (or its causes) and repeat what the page says; a paging SLO also covers the slower-burning ticket of
@@ -27,7 +30,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from vigil.alerts.model import PAGE, SERVICE, SEVERITY, TICKET
+from vigil.alerts.model import INCIDENT, PAGE, SERVICE, SEVERITY, TICKET
 from vigil.system import System
 
 WEBHOOK_PATH = "/api/v1/alertmanager/webhook"  # where vigil's own receiver listens (vigil.alerts.webhook)
@@ -194,15 +197,16 @@ def _severity_route(
     channels = channels_of(system, settings)
     children = []
     for service in system.services:
-        name = severity
         if service.name in channels:
             name = f"{severity}-{service.name}"
             receivers.append(receiver(name, severity, settings, channels[service.name]))
-        children.append({"receiver": name, "matchers": [f'{SERVICE}="{service.name}"']})
+            children.append({"receiver": name, "matchers": [f'{SERVICE}="{service.name}"']})
+    # Alerts outside vigil's incidents (an empty label matches a missing one): one group per service.
+    children.append({"receiver": severity, "matchers": [f'{INCIDENT}=""'], "group_by": [SERVICE]})
     return {
         "receiver": severity,
         "matchers": [f'{SEVERITY}="{severity}"'],
-        "group_by": [SERVICE],
+        "group_by": [INCIDENT],
         "group_wait": group_wait,
         "repeat_interval": repeat_interval,
         "routes": children,

@@ -36,19 +36,27 @@ def subject(alert: Alert) -> str:
 
 @dataclass(frozen=True)
 class Suspect:
-    service: str
+    service: str  # a service or a backing component (PostgreSQL, Redis ...)
     first_fired_at: float
     # Services it depends on (directly or not) that also alert: a failure there could explain this one.
     affected_dependencies: tuple[str, ...] = ()
+    # For a component that raised no alert itself: the alerting services that use it directly.
+    shared_by: tuple[str, ...] = ()
 
 
 def rank_suspects(alerts: Iterable[Alert], dependencies: Dependencies) -> list[Suspect]:
-    """Services of an incident, most likely cause first.
+    """Services and components of an incident, most likely cause first.
 
     Failures travel up the call graph (a slow catalog makes the gateway slow), so a service none of
     whose dependencies is alerting ranks before those that call an alerting service; among equals,
     the one that fired first. Detection order alone would mislead: a caller's latency detector
-    often reacts before the callee's database signal does.
+    often reacts before the callee's database signal does. A component's own alerts (its exporter's
+    signals) make it a suspect like any service, and since it depends on nothing it ranks first.
+
+    A component that raised nothing itself (its exporter may be down with it) is still a suspect
+    when several services that use it degrade together: at least two of its direct users alert and
+    they are at least half of its users. That pattern alone is weaker evidence than alerts of its
+    own, so it ranks after the services whose dependencies are all quiet and before the rest.
     """
     first: dict[str, float] = {}
     for alert in alerts:
@@ -58,7 +66,28 @@ def rank_suspects(alerts: Iterable[Alert], dependencies: Dependencies) -> list[S
     for name, fired in first.items():
         affected = sorted(reachable(name, dependencies) & first.keys(), key=lambda s: (first[s], s))
         suspects.append(Suspect(name, fired, tuple(affected)))
-    return sorted(suspects, key=lambda s: (len(s.affected_dependencies), s.first_fired_at, s.service))
+    ranked = sorted(suspects, key=lambda s: (len(s.affected_dependencies), s.first_fired_at, s.service))
+    shared = sorted(
+        _shared_suspects(first, dependencies), key=lambda s: (-len(s.shared_by), s.first_fired_at)
+    )
+    roots = sum(1 for s in ranked if not s.affected_dependencies)
+    return [*ranked[:roots], *shared, *ranked[roots:]]
+
+
+def _shared_suspects(first: Mapping[str, float], dependencies: Dependencies) -> list[Suspect]:
+    """Components that did not alert but whose users degrade together (see ``rank_suspects``)."""
+    users: dict[str, set[str]] = {}
+    for service, needs in dependencies.items():
+        for name in needs:
+            users.setdefault(name, set()).add(service)
+    found = []
+    for component, using in users.items():
+        if component in dependencies or component in first:  # a service, or a component alerting itself
+            continue
+        alerting = sorted(using & first.keys(), key=lambda s: (first[s], s))
+        if len(alerting) >= 2 and 2 * len(alerting) >= len(using):
+            found.append(Suspect(component, first[alerting[0]], shared_by=tuple(alerting)))
+    return found
 
 
 def reachable(service: str, dependencies: Dependencies) -> set[str]:
@@ -81,6 +110,9 @@ class Incident:
     resolved_at: float | None = None
     last_fired_at: float = 0.0  # the latest start of its alerts; the grouping window runs from here
     suspects: tuple[Suspect, ...] = ()
+    # Alerts taken in from incidents merged into this one -> the id of the incident they first joined,
+    # which stays their ``incident`` label (see ``vigil.alerts.model.INCIDENT``).
+    merged_from: dict[str, str] = field(default_factory=dict)
 
     @property
     def status(self) -> str:
@@ -104,6 +136,10 @@ class Incident:
     def likely_cause(self) -> str:
         return self.suspects[0].service if self.suspects else ""
 
+    def label_of(self, fingerprint: str) -> str:
+        """The ``incident`` label of one of its alerts: this incident's id, or the one it first joined."""
+        return self.merged_from.get(fingerprint, self.id)
+
     def firing(self, now: float) -> list[Alert]:
         return [a for a in self.alerts.values() if not a.resolved(now)]
 
@@ -117,9 +153,15 @@ class Incident:
             resolved_at=body["resolved_at"],
             last_fired_at=body["last_fired_at"],
             suspects=tuple(
-                Suspect(s["service"], s["first_fired_at"], tuple(s["affected_dependencies"]))
+                Suspect(
+                    s["service"],
+                    s["first_fired_at"],
+                    tuple(s["affected_dependencies"]),
+                    tuple(s.get("shared_by", ())),  # absent from older alert memories
+                )
                 for s in body["suspects"]
             ),
+            merged_from=dict(body.get("merged_from", {})),
         )
 
 
@@ -163,6 +205,11 @@ class IncidentTracker:
             self.resolved.append(incident)
         return [*self._open.values(), *closed]
 
+    def by_alert(self) -> dict[str, Incident]:
+        """Alert fingerprint -> its incident, open or among the latest resolved."""
+        found = {key: i for i in self.resolved for key in i.alerts}
+        return found | {key: i for i in self._open.values() for key in i.alerts}
+
     def state(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         """The open incidents and the latest resolved ones, JSON-ready; ``restore`` takes them back."""
         return [asdict(i) for i in self._open.values()], [asdict(i) for i in self.resolved]
@@ -202,6 +249,7 @@ class IncidentTracker:
         for other in others:
             for key, alert in other.alerts.items():
                 keep.alerts[key] = alert
+                keep.merged_from[key] = other.label_of(key)
                 self._incident_of[key] = keep.id
             keep.last_fired_at = max(keep.last_fired_at, other.last_fired_at)
             del self._open[other.id]

@@ -16,6 +16,9 @@ from typing import Any
 ALERTNAME, SERVICE, SEVERITY, SIGNAL = "alertname", "service", "severity", "signal"
 PAGE, TICKET = "page", "ticket"
 KIND, ANOMALY, SLO = "kind", "anomaly", "slo"  # what raised the alert: vigil's detectors or an SLO rule
+# The incident an alert first joined: Alertmanager groups on it, so one problem is one notification. It
+# never changes for the life of the alert (a label change would make it another alert to Alertmanager).
+INCIDENT = "incident"
 SEVERITY_RANK = {TICKET: 1, PAGE: 2}  # unknown severities rank lowest
 
 
@@ -56,6 +59,11 @@ class Alert:
     @property
     def severity(self) -> str:
         return self.labels.get(SEVERITY, "")
+
+    @property
+    def rule_fingerprint(self) -> str:
+        """The fingerprint of the alert as its rule raised it, before the alert path added its incident."""
+        return fingerprint({k: v for k, v in self.labels.items() if k != INCIDENT})
 
     def resolved(self, now: float) -> bool:
         return self.ends_at is not None and self.ends_at <= now

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from vigil.alerts.incidents import Incident, IncidentTracker
-from vigil.alerts.model import Alert
+from vigil.alerts.model import INCIDENT, Alert
 from vigil.alerts.rules import Observation, RuleEvaluator
 
 
@@ -77,10 +77,15 @@ class GroupIncidents:
 
 
 class NoteIncidents:
-    """Each alert carries its incident: the page says what it is part of and where to look first."""
+    """Each alert carries its incident: the ``incident`` label, on which Alertmanager groups (one problem,
+    one notification), and annotations that say what it is part of and where to look first. Resolutions
+    re-sent after their incident closed keep the label, or Alertmanager would take them for new alerts."""
+
+    def __init__(self, tracker: IncidentTracker) -> None:
+        self.tracker = tracker
 
     def exec(self, ctx: Context, alerts: list[Alert]) -> list[Alert]:
-        incident_of = {key: incident for incident in ctx.incidents for key in incident.alerts}
+        incident_of = self.tracker.by_alert()
         return [_about(a, incident_of[a.fingerprint]) if a.fingerprint in incident_of else a for a in alerts]
 
 
@@ -88,7 +93,8 @@ def _about(alert: Alert, incident: Incident) -> Alert:
     notes = {"incident_id": incident.id, "incident_alerts": str(len(incident.alerts))}
     if incident.likely_cause:
         notes["likely_cause"] = incident.likely_cause
-    return replace(alert, annotations={**alert.annotations, **notes})
+    labels = {**alert.labels, INCIDENT: incident.label_of(alert.fingerprint)}
+    return replace(alert, labels=labels, annotations={**alert.annotations, **notes})
 
 
 class HandOver:
@@ -125,7 +131,7 @@ def build_pipeline(
             EvaluateRules(evaluators),
             Deduplicate(),
             GroupIncidents(incidents),
-            NoteIncidents(),
+            NoteIncidents(incidents),
             HandOver(notifier),
         ]
     )

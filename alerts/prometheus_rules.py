@@ -7,7 +7,9 @@ For users who want their alerts evaluated by Prometheus itself (as Sloth does fo
   with the same burn rules as vigil's own ``burn_rate`` detector.
 * ``backlog.rules.yml``: per RabbitMQ queue of the system, depth projected past a threshold with
   ``predict_linear`` and a queue that holds messages without any consumer.
-* ``vigil.rules.yml``: ``vigil_anomaly_score > 1``, mirroring vigil's own alerting.
+* ``vigil.rules.yml`` (only with ``mirror_anomalies``): ``vigil_anomaly_score > 1``, for setups where
+  vigil exports scores but does not send alerts itself. Where it does (``vigil run`` with an
+  Alertmanager), this rule would raise every anomaly a second time, without its incident.
 
 Latency SLOs count bad events from histogram buckets (all requests minus those in the threshold's bucket),
 which is exact only when the threshold is a bucket boundary: the system file's ``telemetry.histograms``
@@ -260,14 +262,18 @@ def rule_files(
     backlog: BacklogPolicy | None = None,
     page_signals: Sequence[str] = (),
     burn_rules: Sequence[BurnRule] = DEFAULT_RULES,
+    mirror_anomalies: bool = False,
 ) -> dict[str, dict[str, Any]]:
-    """File name -> rule file content (see ``dump``) for ``system``'s SLOs and queues."""
+    """File name -> rule file content (see ``dump``) for ``system``'s SLOs and queues (and vigil's
+    scores with ``mirror_anomalies``)."""
     links = links or Links()
-    return {
+    files = {
         "slo.rules.yml": {"groups": [slo_group(system, s, links, burn_rules) for s in system.slos]},
         "backlog.rules.yml": {"groups": [backlog_group(system, links, backlog or BacklogPolicy())]},
-        "vigil.rules.yml": {"groups": [anomaly_group(links, page_signals)]},
     }
+    if mirror_anomalies:
+        files["vigil.rules.yml"] = {"groups": [anomaly_group(links, page_signals)]}
+    return files
 
 
 class _RulesDumper(yaml.SafeDumper):

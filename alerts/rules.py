@@ -2,9 +2,12 @@
 
 Every detector scores on one scale (above 1 is anomalous), so one rule shape fits every signal:
 a series whose score rises above ``threshold`` is *pending*; once it has stayed above for ``for_``
-the alert *fires*. A firing alert resolves only after its score has stayed below ``resolve_below``
-for ``keep_firing_for``: the gap between the two thresholds and the hold time keep a score that
-wobbles around 1 from paging, resolving and paging again (hysteresis).
+the alert *fires*. A signal may declare a ``limit`` (an SLO's threshold): a value past it fires at
+once, whatever the score, like a static rule at the SLO; ``for_`` is there to confirm a statistical
+guess, and a breached objective needs no confirmation. A firing alert resolves only after its score
+has stayed below ``resolve_below`` (and its value under the limit) for ``keep_firing_for``: the gap
+between the two thresholds and the hold time keep a score that wobbles around 1 from paging,
+resolving and paging again (hysteresis).
 
 The evaluator is stateful (keyed by the alert's fingerprint) but never reads a clock: each
 evaluation is given its time, so a backtest and a test replay exactly what production does. Its state
@@ -77,6 +80,8 @@ class AlertRule:
     resolve_below: float | None = None  # None: the threshold itself (no hysteresis band)
     severity: str = TICKET
     severities: Mapping[str, str] = field(default_factory=dict)  # signal -> severity
+    # signal -> the value above which users are hurt (an SLO's threshold): past it, an alert fires at once.
+    limits: Mapping[str, float] = field(default_factory=dict)
     signals: frozenset[str] | None = None  # the signals this rule watches; None: all
     context_signals: frozenset[str] = frozenset()  # scored and shown, never alerted on by themselves
     descriptions: Mapping[str, str] = field(default_factory=dict)  # signal -> what it measures
@@ -93,6 +98,11 @@ class AlertRule:
     @property
     def resolve_level(self) -> float:
         return self.threshold if self.resolve_below is None else self.resolve_below
+
+    def past_limit(self, observation: Observation) -> bool:
+        """The observed value is above its signal's limit: a fact to alert on, not a guess to confirm."""
+        limit = self.limits.get(observation.key.signal)
+        return limit is not None and observation.observed is not None and observation.observed > limit
 
     def watches(self, key: SeriesKey) -> bool:
         if key.signal in self.context_signals:
@@ -126,6 +136,10 @@ class AlertRule:
         if observation.observed is not None:
             notes["observed"] = f"{observation.observed:.4g}"
             facts.append(f"observed {observation.observed:.4g}")
+        if self.past_limit(observation):
+            notes["limit"] = f"{self.limits[signal]:.4g}"
+            notes["summary"] = f"{signal} is past its limit {notes['limit']} for {subject}"
+            facts.append(f"past its limit {notes['limit']}")
         if observation.band is not None:
             notes["expected_range"] = f"{observation.band.lower:.4g} {EN_DASH} {observation.band.upper:.4g}"
             facts.append(f"expected {notes['expected_range']}")
@@ -211,7 +225,8 @@ class RuleEvaluator:
     def _step(self, key: str, labels: dict[str, str], observation: Observation | None, now: float) -> None:
         rule, tracked = self.rule, self._tracked.get(key)
         score = observation.score if observation is not None else None
-        above = score is not None and score > rule.threshold
+        breached = observation is not None and rule.past_limit(observation)
+        above = breached or (score is not None and score > rule.threshold)
         if tracked is not None and tracked.resolved_at is not None:
             if not above:  # resolved alerts are re-sent for a while, then forgotten
                 if now - tracked.resolved_at > self.resolved_retention:
@@ -227,13 +242,13 @@ class RuleEvaluator:
         if tracked.fired_at is None:
             if not above:  # pending alerts that drop back never fire, and are forgotten
                 del self._tracked[key]
-            elif now - tracked.pending_since >= rule.for_:
+            elif breached or now - tracked.pending_since >= rule.for_:
                 tracked.fired_at = now
                 tracked.alert = replace(
                     tracked.alert, starts_at=now, generator_url=rule.links.generator(labels[SIGNAL])
                 )
             return
-        if score is not None and score >= rule.resolve_level:
+        if breached or (score is not None and score >= rule.resolve_level):
             tracked.below_since = None
             return
         if tracked.below_since is None:

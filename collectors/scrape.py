@@ -8,6 +8,10 @@ scrapes of a series (what PromQL's ``irate`` gives), so a signal has its first p
 State is one entry per raw counter or bucket series that a signal reads, per target; entries of series
 not seen for ``stale_after`` rounds are dropped, and a round that would hold more than ``max_series``
 raw series refuses the targets that would cross the limit, with the reason in ``target_health``.
+
+As in Prometheus, every target also gives ``up`` (1 when this round scraped it, 0 when not), with the
+target's labels: an exporter that stops answering says nothing else, so the signals reading ``up``
+are how a hung component shows. An ``up`` a target exposes itself is ignored, as Prometheus does.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from vigil.collectors.scrape_targets import ScrapeTarget, http_fetch, targets_fr
 
 __all__ = ["ScrapeCollector", "ScrapeSignal", "ScrapeTarget", "targets_from_file_sd"]
 
+UP = "up"  # the scrape's own health, written by the scraper (Prometheus' synthetic series)
 MAX_ERROR_CHARS = 240  # requests' connection errors repeat the URL and the whole cause chain
 
 
@@ -132,6 +137,7 @@ class ScrapeCollector:
                         continue
                     budget, seen[url] = self._ingest(url, samples, ts, max_gap, budget, accumulators)
         self._evict(seen)
+        self._add_up(accumulators)
 
         collection = Collection(self.name)
         for accumulator in accumulators:
@@ -145,6 +151,15 @@ class ScrapeCollector:
             listed = "; ".join(f"{url}: {error}" for url, error in down)
             collection.error = f"{len(down)} of {len(self.targets)} targets down: {listed}"
         return collection
+
+    def _add_up(self, accumulators: list[Accumulator]) -> None:
+        """Each target's own ``up`` for the signals that read it (never a rate: its state is this round)."""
+        for target in self.targets:
+            labels = self._target_labels[target.url]
+            value = 1.0 if self._health[target.url][0] else 0.0
+            for i in self._consumers.get(UP, ()):
+                if not accumulators[i].stateful and self._matchers[i](labels):
+                    accumulators[i].add(labels, value)
 
     def _max_gap(self) -> float:
         """The longest time a rate may span: a target down for longer restarts its baseline instead,
@@ -164,7 +179,7 @@ class ScrapeCollector:
                 for sample in family.samples:
                     indexes = consumers.get(sample.name)
                     value = sample.value
-                    if indexes is None or not math.isfinite(value):  # NaN/Inf carry no rate
+                    if indexes is None or not math.isfinite(value) or sample.name == UP:  # no rate
                         continue
                     raw = sample.labels
                     labels = {**raw, **extra}

@@ -195,13 +195,20 @@ def alertmanager_config(
 def prometheus_rules(
     system: SystemOption,
     out: Annotated[Path, typer.Option("--out", "-o", help="folder for the rule files")] = Path("rules"),
+    mirror_anomalies: Annotated[
+        bool,
+        typer.Option(
+            help="also alert on vigil_anomaly_score in Prometheus, for setups where vigil does not send "
+            "alerts itself (with it, every anomaly would be raised twice)"
+        ),
+    ] = False,
 ) -> None:
-    """Prometheus rules for a system: SLO recording rules and multi-window burn-rate alerts, queue
-    backlog alerts, and the alert on vigil's own anomaly scores (check them with `promtool check rules`)."""
+    """Prometheus rules for a system: SLO recording rules and multi-window burn-rate alerts, and queue
+    backlog alerts (check them with `promtool check rules`)."""
     from vigil.alerts.prometheus_rules import RuleGenerationError, rule_files, write_rules
 
     try:
-        written = write_rules(out, rule_files(load_or_exit(system)))
+        written = write_rules(out, rule_files(load_or_exit(system), mirror_anomalies=mirror_anomalies))
     except RuleGenerationError as error:
         raise _fail("rules", error) from error
     for path in written:

@@ -101,7 +101,8 @@ def stack_install(components: Components = None) -> None:
 @app.command()
 def demo(
     scenario: Annotated[
-        str, typer.Option(help="latency | backlog | payment-latency | errors | surge (no fault)")
+        str,
+        typer.Option(help="latency | backlog | payment-latency | errors | cache-outage | surge (no fault)"),
     ] = "latency",
     seed: Annotated[int, typer.Option(help="seed of the load generator's users")] = 42,
     out: Annotated[

@@ -165,6 +165,11 @@ class SignalConfig(Strict):
     keep_labels: list[str] | None = None
     detect: bool = Field(True, description="false: collected only as an input of other signals")
     severity: Literal["page", "ticket"] = Field("ticket", description="how its alerts reach people")
+    limit: float | None = Field(
+        None,
+        description="the value above which users are hurt (an SLO's threshold): a point past it alerts at "
+        "once, whatever its score and without waiting `for`, as a static rule at the SLO would",
+    )
     detector: DetectorConfig = Field(default_factory=DetectorConfig)
 
     @model_validator(mode="before")

@@ -67,7 +67,8 @@ class Vigil:
         return [WebhookPayload.model_validate(n["payload"]) for n in response.json()]
 
     def about(self, service: str) -> list[WebhookPayload]:
-        return [n for n in self.notifications() if n.group_labels.get("service") == service]
+        """Notifications with an alert of ``service`` (grouped per incident, or per service outside one)."""
+        return [n for n in self.notifications() if any(a.labels.get("service") == service for a in n.alerts)]
 
 
 @dataclass

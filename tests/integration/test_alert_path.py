@@ -1,7 +1,8 @@
 """The alert path with a real Alertmanager: scores -> rules -> incident -> outbox -> Alertmanager -> webhook.
 
-Two routes of one service go anomalous together: the on-call engineer must get exactly one grouped
-notification carrying everything needed to act, then exactly one resolution when it is over.
+Two routes of the catalog and the gateway route that calls them go anomalous together: the on-call
+engineer must get exactly one notification for the incident, carrying everything needed to act, then
+exactly one resolution when it is over.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from tests.integration.private_alertmanager import SECRET, Alertmanager, Vigil, 
 from vigil.alerts.webhook import NotificationStore, webhook_router
 from vigil.collectors.model import Collection, Point, SeriesKey
 from vigil.config import VigilConfig
+from vigil.demo_marketplace.catalog import SYSTEM_FILE
 from vigil.runtime.alerting import AlertPath, build_alert_path
 from vigil.runtime.build import detector_factory
 from vigil.runtime.engine import Engine
@@ -25,8 +27,10 @@ from vigil.runtime.server import create_app
 
 pytestmark = pytest.mark.integration
 
-ROUTES = ("/products/{product_id}", "/search")
 SIGNAL = "http_p99_latency_seconds"
+ROUTES = ("/products/{product_id}", "/search")
+KEYS = [SeriesKey(SIGNAL, (("route", r), ("service", "catalog"))) for r in ROUTES]
+KEYS.append(SeriesKey(SIGNAL, (("route", "/api/search"), ("service", "gateway"))))
 
 
 class Feed:
@@ -38,8 +42,7 @@ class Feed:
         self.next: dict[SeriesKey, list[Point]] = {}
 
     def push(self, t: float, latency: float) -> None:
-        for route in ROUTES:
-            key = SeriesKey(SIGNAL, (("route", route), ("service", "catalog")))
+        for key in KEYS:
             self.next.setdefault(key, []).append(Point(t, latency + 0.001 * (int(t) % 3)))
 
     def collect(self, now: float) -> Collection:
@@ -51,6 +54,7 @@ def config(alertmanager_url: str, outbox: Path) -> VigilConfig:
     return VigilConfig.model_validate(
         {
             "sources": {"prometheus": {"url": "http://127.0.0.1:9"}},
+            "system": str(SYSTEM_FILE),  # the gateway calls the catalog: one incident
             "signals": [
                 {
                     "name": SIGNAL,
@@ -113,25 +117,26 @@ def test_an_anomaly_becomes_one_grouped_notification_then_one_resolution(
         round_(engine, alerts, feed, latency=0.9)
         time.sleep(1)
 
-    held = [a for a in am.alerts() if a["labels"].get("service") == "catalog"]
-    assert len(held) == 2  # re-sent every round, deduplicated by labels: one per route
-    (notification,) = vigil.about("catalog")
+    held = [a for a in am.alerts() if a["labels"].get("service") in ("catalog", "gateway")]
+    assert len(held) == 3  # re-sent every round, deduplicated by labels: one per route
+    (notification,) = vigil.notifications()  # two services, one incident: one notification
     assert notification.status == "firing"
     assert notification.receiver.startswith("page")
-    assert len(notification.alerts) == 2  # both routes, grouped
+    assert len(notification.alerts) == 3  # every route of both services, grouped
+    assert sorted(a.labels["service"] for a in notification.alerts) == ["catalog", "catalog", "gateway"]
     for alert in notification.alerts:
-        assert {"alertname", "service", "severity", "signal", "kind"} <= set(alert.labels)
-        assert alert.labels["service"] == "catalog"
+        assert {"alertname", "service", "severity", "signal", "kind", "incident"} <= set(alert.labels)
         assert alert.labels["severity"] == "page"
         notes = alert.annotations
         assert {"summary", "description", "anomaly_score", "expected_range", "observed"} <= set(notes)
         assert float(notes["anomaly_score"]) > 1
-        assert notes["dashboard_url"] == "http://grafana/d/catalog"
+        assert notes["dashboard_url"] == f"http://grafana/d/{alert.labels['service']}"
         assert notes["runbook_url"] == f"http://runbooks/{SIGNAL}"
         assert notes["likely_cause"] == "catalog"
         assert alert.generator_url.startswith("http://127.0.0.1:9400/api/v1/signals")
 
     (incident,) = httpx.get(vigil.url + "/api/v1/incidents", timeout=5).json()
+    assert notification.group_labels == {"incident": incident["id"]}
     assert (incident["status"], incident["severity"], incident["likely_cause"]) == (
         "firing",
         "page",
@@ -142,7 +147,7 @@ def test_an_anomaly_becomes_one_grouped_notification_then_one_resolution(
     html = httpx.get(
         f"{vigil.url}/api/v1/incidents/{incident['id']}/summary", params={"format": "html"}, timeout=5
     ).text
-    assert html.count("<img") == 2  # one plot per anomalous series
+    assert html.count("<img") == 3  # one plot per anomalous series
 
     def resolved() -> bool:
         round_(engine, alerts, feed, latency=0.05)
@@ -150,6 +155,6 @@ def test_an_anomaly_becomes_one_grouped_notification_then_one_resolution(
 
     wait_for("the resolution at the webhook", resolved, timeout=90)
     time.sleep(3)  # a group interval more: nothing else arrives
-    statuses = [n.status for n in vigil.about("catalog")]
+    statuses = [n.status for n in vigil.notifications()]
     assert statuses == ["firing", "resolved"]
     assert httpx.get(vigil.url + "/api/v1/incidents", timeout=5).json() == []

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.integration.market import Traffic
+from tests.integration.private_alertmanager import wait_for
 from vigil.collectors.model import Collection
 from vigil.collectors.prometheus_client import PrometheusClient
 from vigil.collectors.promql import to_promql
@@ -31,6 +32,7 @@ EXPECTED_NOW = {
     "postgresql_up",
     "postgresql_active_connections",
     "redis_up",
+    "redis_exporter_up",
     "redis_memory_bytes",
     "rabbitmq_up",
     "elasticsearch_up",
@@ -92,7 +94,42 @@ def test_the_embedded_scraper_computes_the_same_definitions(
     series = {key for collection in rounds[1:] for key in collection.series}
     signals = {key.signal for key in series}
     assert {"http_request_rate", "http_p99_latency_seconds", "postgresql_up", "redis_up"} <= signals
+    assert {"postgresql_exporter_up", "redis_exporter_up"} <= signals  # the scraper's own ``up``
     services = {key.label_dict().get("service") for key in series if key.signal == "http_request_rate"}
     assert {"gateway", "catalog"} <= services
     (up,) = [points for key, points in rounds[-1].series.items() if key.signal == "postgresql_up"]
     assert up[-1].value == 1.0
+
+
+def test_a_hung_redis_shows_in_its_exporter_up_though_redis_up_vanishes(stack: Stack) -> None:
+    """CLIENT PAUSE blocks every command, the exporter's INFO too: its scrape times out, so ``redis_up``
+    has no sample at all and only Prometheus' ``up`` of the exporter says Redis is in trouble."""
+    import redis
+
+    signal = next(
+        s
+        for s in config(prometheus={"url": stack.settings.prometheus_url}).signals
+        if s.name == "redis_exporter_up"
+    )
+    query = to_promql(metric_signal(signal))
+    client = redis.Redis.from_url(stack.settings.redis_url, socket_timeout=5)
+    with PrometheusClient(stack.settings.prometheus_url) as prometheus:
+
+        def value() -> float | None:
+            found = prometheus.query(query, time.time())
+            return found[0].values[-1][1] if found else None
+
+        # Healthy first (an earlier fault may have left a failed scrape a few seconds ago).
+        wait_for("the exporter scraped", lambda: value() == 1.0, timeout=30)
+        # Short renewed pauses, as the demo's cache-outage fault does: a paused Redis queues every
+        # command, CLIENT UNPAUSE too, so the outage ends at most 3 s after the last renewal.
+        deadline, seen = time.monotonic() + 40, value()  # a scrape every 5 s, its timeout: room to spare
+        try:
+            while seen != 0.0 and time.monotonic() < deadline:
+                client.execute_command("CLIENT", "PAUSE", 3000, "ALL")
+                time.sleep(2)
+                seen = value()
+        finally:
+            client.ping()  # answered once the last pause is over
+            client.close()
+        assert seen == 0.0, "the exporter's up never dropped while Redis was paused"

@@ -338,7 +338,7 @@ def anomaly_tests(files: Mapping[str, dict[str, Any]]) -> dict[str, Any]:
 def rule_tests(files: Mapping[str, dict[str, Any]] | None = None) -> dict[str, dict[str, Any]]:
     """File name -> content of the promtool test files (``*.tests.yml``) for ``files`` (by default
     ``rule_files()``) and of the extracts of ``files`` they load."""
-    files = rule_files(SYSTEM) if files is None else files
+    files = rule_files(SYSTEM, mirror_anomalies=True) if files is None else files
     return {
         ERROR_SLO_RULES: _one_group(files, "slo:error-ratio"),
         "slo-fast-burn.tests.yml": fast_burn_tests(files),

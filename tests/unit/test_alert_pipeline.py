@@ -68,7 +68,7 @@ def test_every_firing_alert_is_handed_over_every_round_with_its_incident(tmp_pat
     ctx = run(30.0, scores(30.0, catalog=2.0))  # fires: out at once, no waiting in front of Alertmanager
     (sent,) = sink.sent
     assert (sent.service, sent.starts_at, sent.ends_at) == ("catalog", 30.0, 30.0 + 4 * 60.0)
-    assert sent.annotations["incident_id"] == ctx.incidents[0].id
+    assert sent.annotations["incident_id"] == sent.labels["incident"] == ctx.incidents[0].id
     assert sent.annotations["likely_cause"] == "catalog"
     ctx = run(45.0, scores(45.0, catalog=2.0, gateway=3.0))
     assert [a.service for a in ctx.sent] == ["catalog"]  # every round, all of them (gateway pends)
@@ -79,6 +79,8 @@ def test_every_firing_alert_is_handed_over_every_round_with_its_incident(tmp_pat
         ctx = run(t, scores(t, catalog=0.1, gateway=0.1))
     assert {(a.service, a.ends_at) for a in ctx.sent} == {("catalog", 120.0), ("gateway", 120.0)}
     assert {(a.service, a.ends_at) for a in sink.sent[-2:]} == {("catalog", 120.0), ("gateway", 120.0)}
+    ctx = run(135.0, [])  # the incident closed: resolutions re-sent later are still the same alerts
+    assert {a.labels["incident"] for a in ctx.sent} == {sent.labels["incident"]}
 
 
 def test_a_restart_takes_back_timers_firing_alerts_and_incidents(tmp_path: Path) -> None:
@@ -92,6 +94,7 @@ def test_a_restart_takes_back_timers_firing_alerts_and_incidents(tmp_path: Path)
 
     second = alert_path(tmp_path / "outbox.sqlite", sink)  # killed and started again: nothing in memory
     second.reconcile(45.0)
+    second.outbox.flush(45.0)  # delivery runs on its own: whatever reconcile put is sent at once
     assert [i.id for i in second.incidents.open] == [incident.id]
     assert second.incidents.open[0].likely_cause == "catalog"
     run = second.run

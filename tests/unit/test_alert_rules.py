@@ -77,6 +77,22 @@ def test_without_for_an_alert_fires_at_once_and_a_score_of_exactly_the_threshold
     assert len(run(AlertRule(), [1.01])[0]) == 1
 
 
+def test_a_value_past_its_signals_limit_fires_at_once_whatever_the_score() -> None:
+    rule = AlertRule(for_=60, keep_firing_for=30, limits={LATENCY.signal: 0.5})
+    evaluator = RuleEvaluator(rule)
+    assert evaluator.evaluate([obs(0.2, t=0, observed=0.4)], now=0) == []  # below the limit: nothing
+    assert evaluator.evaluate([obs(2.0, t=15, observed=0.45)], now=15) == []  # a guess: pending for 60 s
+    (alert,) = evaluator.evaluate([obs(None, t=30, observed=0.9)], now=30)  # past it, even warming up
+    assert (alert.starts_at, alert.ends_at) == (30.0, None)
+    assert alert.annotations["limit"] == "0.5"
+    assert alert.annotations["summary"] == "http_p99_latency_seconds is past its limit 0.5 for catalog"
+    # Back under the limit with a calm score: keep_firing_for, then resolved.
+    assert evaluator.evaluate([obs(0.1, t=45, observed=0.3)], now=45)[0].ends_at is None
+    assert evaluator.evaluate([obs(0.1, t=75, observed=0.3)], now=75)[0].ends_at == 75.0
+    # Another signal has no limit: its values fire nothing by themselves.
+    assert RuleEvaluator(rule).evaluate([obs(0.1, key=QUEUE, observed=1e9)], now=0) == []
+
+
 def test_hysteresis_keeps_a_score_oscillating_around_one_from_flapping() -> None:
     wobble = [1.3, 0.9, 1.1, 0.8, 1.2, 0.95, 1.05, 0.85] * 10  # 20 minutes hovering around 1
     calm = AlertRule(resolve_below=0.7, keep_firing_for=120)

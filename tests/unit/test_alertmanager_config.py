@@ -102,6 +102,7 @@ def test_routes_by_severity_then_service(tmp_path: Path) -> None:
     assert _routes(path, "service=catalog", "severity=page") == "page-catalog"  # the team's own channels
     assert _routes(path, "service=catalog", "severity=ticket") == "ticket-catalog"
     assert _routes(path, "service=cart", "severity=page") == "page"
+    assert _routes(path, "service=catalog", "severity=page", "incident=ab12") == "page-catalog"
     assert _routes(path, "service=warehouse", "severity=ticket", "kind=slo") == "ticket"
     assert _routes(path, "service=postgres", "severity=page") == "page"  # not in the system: still paged
     assert _routes(path, "service=catalog") == "default"  # no severity: vigil and chat only
@@ -109,14 +110,18 @@ def test_routes_by_severity_then_service(tmp_path: Path) -> None:
 
 
 @needs_amtool
-def test_every_service_of_the_system_has_a_route_under_each_severity(tmp_path: Path) -> None:
+def test_one_incident_is_one_group_whatever_services_it_spans(tmp_path: Path) -> None:
     config = build_config(_minimal(tmp_path), system=SYSTEM)
     for severity_route in config["route"]["routes"]:
-        services = [child["matchers"] for child in severity_route["routes"]]
-        assert services == [[f'service="{s.name}"'] for s in SYSTEM.services]
+        assert severity_route["group_by"] == ["incident"]
+        # No team has channels of its own: only the route of alerts outside incidents remains.
+        assert severity_route["routes"] == [
+            {"receiver": severity_route["receiver"], "matchers": ['incident=""'], "group_by": ["service"]}
+        ]
     path = _config_file(tmp_path, config)
     for spec in SYSTEM.services:
-        assert _routes(path, f"service={spec.name}", "severity=page") == "page"
+        assert _routes(path, f"service={spec.name}", "severity=page", "incident=ab12") == "page"
+        assert _routes(path, f"service={spec.name}", "severity=page", "kind=slo") == "page"
 
 
 def test_pages_leave_sooner_and_tickets_repeat_less_often(tmp_path: Path) -> None:
@@ -126,8 +131,8 @@ def test_pages_leave_sooner_and_tickets_repeat_less_often(tmp_path: Path) -> Non
     assert ticket["matchers"] == ['severity="ticket"']
     assert (page["group_wait"], ticket["group_wait"]) == ("10s", "1m")
     assert (page["repeat_interval"], ticket["repeat_interval"]) == ("4h", "24h")
-    # One notification per service and severity, whatever alert names its problem fires.
-    assert page["group_by"] == ticket["group_by"] == ["service"]
+    # One notification per incident and severity, whatever services and alert names its problem spans.
+    assert page["group_by"] == ticket["group_by"] == ["incident"]
     assert config["route"]["group_by"] == ["alertname", "service"]
 
 
@@ -244,7 +249,11 @@ def test_any_system_gets_its_own_routes(tmp_path: Path) -> None:
     shop = parse_system("name: shop\nservices: [{name: web, team: front}, {name: api}]")
     config = build_config(_minimal(tmp_path), system=shop)
     for severity_route in config["route"]["routes"]:
-        assert [c["matchers"] for c in severity_route["routes"]] == [['service="web"'], ['service="api"']]
+        assert [c["matchers"] for c in severity_route["routes"]] == [['incident=""']]
+    teams = {"front": ServiceChannels(slack_channel="#front")}
+    config = build_config(_minimal(tmp_path).model_copy(update={"teams": teams}), system=shop)
+    for severity_route in config["route"]["routes"]:
+        assert [c["matchers"] for c in severity_route["routes"]] == [['service="web"'], ['incident=""']]
 
 
 @needs_amtool

@@ -78,7 +78,9 @@ def test_the_likely_cause_is_the_callee_even_when_a_caller_fired_first() -> None
     (incident,) = tracker.update(catalog_outage(), now=1200.0)
     assert incident.likely_cause == "catalog"
     ranked = [s.service for s in incident.suspects]
-    assert ranked == ["catalog", "cart", "orders", "gateway"]  # from the bottom of the call graph up
+    # From the bottom of the call graph up; Redis, which both catalog and cart use, is named after
+    # catalog on the pattern alone (it raised nothing itself).
+    assert ranked == ["catalog", "redis", "cart", "orders", "gateway"]
     by_name = {s.service: s for s in incident.suspects}
     assert by_name["catalog"].first_fired_at == 1015.0
     assert by_name["catalog"].affected_dependencies == ()
@@ -93,6 +95,64 @@ def test_among_independent_suspects_the_one_that_fired_first_leads() -> None:
     deps = {"gateway": {"catalog", "recommendations"}}
     alerts = [alert("gateway", "x", 0.0), alert("recommendations", "y", 40.0), alert("catalog", "z", 20.0)]
     assert [s.service for s in rank_suspects(alerts, deps)] == ["catalog", "recommendations", "gateway"]
+
+
+def test_alerts_keep_the_incident_they_first_joined_when_incidents_merge() -> None:
+    # Recommendations and warehouse share no dependency: two incidents, until catalog links them.
+    tracker = IncidentTracker(grouping_window=120, dependencies=DEPS)
+    recs, warehouse = alert("recommendations", "x", 0.0), alert("warehouse", "y", 10.0)
+    first = {i.id: i for i in tracker.update([recs, warehouse], now=20.0)}
+    assert len(first) == 2
+    labels = {a.fingerprint: i.id for i in first.values() for a in i.alerts.values()}
+    catalog = alert("catalog", "z", 30.0)
+    (merged,) = tracker.update([recs, warehouse, catalog], now=40.0)
+    assert merged.id == labels[recs.fingerprint]  # the oldest takes in the others
+    assert merged.label_of(warehouse.fingerprint) == labels[warehouse.fingerprint]  # unchanged label
+    assert merged.label_of(catalog.fingerprint) == merged.id
+    restored = IncidentTracker(dependencies=DEPS)
+    restored.restore(*tracker.state())
+    assert (
+        restored.by_alert()[warehouse.fingerprint].label_of(warehouse.fingerprint)
+        == labels[warehouse.fingerprint]
+    )
+
+
+def cache_outage(start: float = 1000.0, *, exporter_alerts: bool) -> list[Alert]:
+    """Redis stops answering: everything that reads the cache or the carts fails, the database is fine."""
+    alerts = [
+        alert("catalog", "http_error_ratio", start + 10, PAGE),
+        alert("cart", "http_error_ratio", start + 12),
+    ]
+    alerts += [
+        alert("gateway", "http_error_ratio", start + 5, PAGE),
+        alert("orders", "http_error_ratio", start + 20),
+    ]
+    if exporter_alerts:  # its exporter stops answering too (vigil's redis_exporter_up signal)
+        alerts.append(alert("", "redis_exporter_up", start + 30, PAGE, component="redis"))
+    return alerts
+
+
+def test_a_component_alerting_itself_is_the_likely_cause_of_its_users_failures() -> None:
+    tracker = IncidentTracker(grouping_window=120, dependencies=DEPS)
+    (incident,) = tracker.update(cache_outage(exporter_alerts=True), now=1100.0)
+    assert incident.likely_cause == "redis"
+    assert incident.suspects[0].affected_dependencies == ()
+
+
+def test_a_silent_component_whose_users_degrade_together_is_named_but_not_first() -> None:
+    ranked = rank_suspects(cache_outage(exporter_alerts=False), DEPS)
+    assert [s.service for s in ranked] == ["catalog", "redis", "cart", "orders", "gateway"]
+    assert ranked[1].shared_by == ("catalog", "cart")  # in the order they fired
+    # PostgreSQL is used by catalog and orders too, but by three more services that are fine.
+    assert "postgresql" not in {s.service for s in ranked}
+
+
+def test_one_user_alone_makes_no_component_a_suspect() -> None:
+    deps = {"a": {"db"}, "b": {"db"}, "c": {"db"}}
+    assert [s.service for s in rank_suspects([alert("a", "x", 0.0)], deps)] == ["a"]
+    two = rank_suspects([alert("a", "x", 0.0), alert("b", "x", 1.0)], deps)
+    assert [s.service for s in two] == ["a", "b", "db"]  # two of its three users: a suspect
+    assert two[2].first_fired_at == 0.0
 
 
 def test_reachable_follows_calls_transitively_and_survives_cycles() -> None:

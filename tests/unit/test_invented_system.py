@@ -153,14 +153,18 @@ def test_cli_generates_its_alertmanager_config_and_rules(
     runner, secret = CliRunner(), tmp_path / "secret"
     secret.write_text("observatory-secret-0123456789")
     system = str(OBSERVATORY_FILE)
+    monkeypatch.setenv("VIGIL_ALERTS_SERVICES__ARCHIVE__SLACK_CHANNEL", "#archive")  # its own route
     result = runner.invoke(app, ["alerts", "config", "--system", system, "--secret-file", str(secret)])
     assert result.exit_code == 0, result.output
     routes = json.dumps(yaml.safe_load(result.output)["route"])
     assert 'service=\\"archive\\"' in routes
+    monkeypatch.delenv("VIGIL_ALERTS_SERVICES__ARCHIVE__SLACK_CHANNEL")
     result = runner.invoke(app, ["alerts", "config", "--system", system])
     assert result.exit_code == 1
     assert "vigil_secret_file" in result.output
-    result = runner.invoke(app, ["alerts", "rules", "--system", system, "--out", str(tmp_path / "rules")])
+    result = runner.invoke(
+        app, ["alerts", "rules", "--system", system, "--out", str(tmp_path / "rules"), "--mirror-anomalies"]
+    )
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in (tmp_path / "rules").iterdir()) == [
         "backlog.rules.yml",

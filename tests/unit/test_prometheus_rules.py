@@ -113,7 +113,11 @@ def test_burn_alerts_follow_the_sre_workbook_windows_with_routing_labels_and_lin
 
 def test_every_alert_carries_severity_kind_and_links() -> None:
     rules = alerting_rules(
-        rule_files(SYSTEM, links=Links(runbook="https://rb/{alert}", dashboard="https://d/{service}"))
+        rule_files(
+            SYSTEM,
+            links=Links(runbook="https://rb/{alert}", dashboard="https://d/{service}"),
+            mirror_anomalies=True,
+        )
     )
     assert {r["alert"] for r in rules} == {
         "SLOErrorBudgetBurn",
@@ -135,9 +139,11 @@ def test_queue_alerts_name_the_consuming_service() -> None:
 
 
 def test_anomaly_alerts_are_tickets_unless_a_signal_is_chosen_to_page() -> None:
-    (ticket,) = alerting_rules({"v": rule_files(SYSTEM)["vigil.rules.yml"]})
+    assert "vigil.rules.yml" not in rule_files(SYSTEM)  # vigil sends its own alerts: no second copy
+    (ticket,) = alerting_rules({"v": rule_files(SYSTEM, mirror_anomalies=True)["vigil.rules.yml"]})
     assert (ticket["expr"], ticket["for"]) == ("vigil_anomaly_score > 1", "1m")
-    rules = alerting_rules({"v": rule_files(SYSTEM, page_signals=["queue_consumers"])["vigil.rules.yml"]})
+    mirrored = rule_files(SYSTEM, page_signals=["queue_consumers"], mirror_anomalies=True)
+    rules = alerting_rules({"v": mirrored["vigil.rules.yml"]})
     assert {r["labels"]["severity"]: r["expr"] for r in rules} == {
         "ticket": 'vigil_anomaly_score{signal!~"queue_consumers"} > 1',
         "page": 'vigil_anomaly_score{signal=~"queue_consumers"} > 1',
@@ -145,7 +151,7 @@ def test_anomaly_alerts_are_tickets_unless_a_signal_is_chosen_to_page() -> None:
 
 
 def test_write_rules_writes_one_file_per_group_set_and_no_leftovers(tmp_path: Path) -> None:
-    paths = write_rules(tmp_path, rule_files(SYSTEM))
+    paths = write_rules(tmp_path, rule_files(SYSTEM, mirror_anomalies=True))
     assert sorted(p.name for p in paths) == ["backlog.rules.yml", "slo.rules.yml", "vigil.rules.yml"]
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in paths)
     assert yaml.safe_load((tmp_path / "slo.rules.yml").read_text()) == rule_files(SYSTEM)["slo.rules.yml"]
@@ -156,16 +162,13 @@ def test_the_stack_prepares_prometheus_with_the_rules(tmp_path: Path) -> None:
     prometheus = Prometheus(StackSettings(home=tmp_path))
     prometheus.prepare()
     rules = prometheus.directory / "rules"
-    assert sorted(p.name for p in rules.glob("*.yml")) == [
-        "backlog.rules.yml",
-        "slo.rules.yml",
-        "vigil.rules.yml",
-    ]
+    # No rule on vigil's scores: vigil sends its alerts to Alertmanager itself, with their incidents.
+    assert sorted(p.name for p in rules.glob("*.yml")) == ["backlog.rules.yml", "slo.rules.yml"]
 
 
 @needs_promtool
 def test_every_generated_file_passes_promtool_check(tmp_path: Path) -> None:
-    for path in write_rules(tmp_path, rule_files(SYSTEM)):
+    for path in write_rules(tmp_path, rule_files(SYSTEM, mirror_anomalies=True)):
         result = promtool("check", "rules", path)
         assert result.returncode == 0, result.stdout + result.stderr
 
@@ -175,7 +178,7 @@ def test_every_generated_file_passes_promtool_check(tmp_path: Path) -> None:
 def test_the_rules_pass_their_promtool_unit_tests(tmp_path: Path) -> None:
     """Paging at 20% errors at minute 46 (not 45), ticketing at 2% after 36 h, a burst that stops paging,
     slow requests counted through buckets, predict_linear on queues, the anomaly rule after 1m."""
-    write_rules(tmp_path, rule_files(SYSTEM))
+    write_rules(tmp_path, rule_files(SYSTEM, mirror_anomalies=True))
     tests = write_rule_tests(tmp_path)
     result = promtool("test", "rules", *tests, cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -191,6 +194,7 @@ def test_the_unit_tests_catch_a_burn_alert_without_a_short_window(tmp_path: Path
         burn_rules=[
             BurnRule(r.name, r.severity, r.factor, r.long_window, r.long_window) for r in DEFAULT_RULES
         ],
+        mirror_anomalies=True,
     )
     write_rules(tmp_path, files)
     (fast_burn,) = [t for t in write_rule_tests(tmp_path, files) if t.name == "slo-fast-burn.tests.yml"]

@@ -367,3 +367,19 @@ def test_targets_from_file_sd(tmp_path: Path):
 def test_bad_signals_are_refused(kwargs: dict, problem: str):
     with pytest.raises(ValueError, match=problem):
         ScrapeSignal("s", "m", **kwargs)
+
+
+def test_every_target_gives_up_as_prometheus_does(make, source):
+    """An exporter that hangs says nothing else: ``up`` is 1 while it is scraped, 0 when not, with the
+    target's labels; an ``up`` the target exposes itself does not count."""
+    collector = make(
+        ScrapeSignal("scraped", "up", "gauge", by=("instance",), aggregation="min"), targets=(A, B)
+    )
+    fine = {A: gauge("up", 0), B: gauge("other", 1)}
+    (both,) = rounds(collector, source, fine)
+    assert values(both) == {
+        'scraped{instance="10.0.0.1:9000"}': 1.0,
+        'scraped{instance="10.0.0.2:9000"}': 1.0,
+    }
+    (one,) = rounds(collector, source, {A: gauge("other", 1), B: TimeoutError("read timed out")})
+    assert values(one) == {'scraped{instance="10.0.0.1:9000"}': 1.0, 'scraped{instance="10.0.0.2:9000"}': 0.0}

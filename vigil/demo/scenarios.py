@@ -133,6 +133,15 @@ SCENARIOS: dict[str, Scenario] = {
             fault_for=300,
         ),
         Scenario(
+            "cache-outage",
+            "Redis stops answering at the peak of the sale: the product cache and the carts fail at "
+            "once, and the storefront answers errors (an abrupt fault: no early sign to catch)",
+            slo="error-ratio",
+            fault="cache-outage",
+            fault_at=30,
+            fault_for=120,
+        ),
+        Scenario(
             "surge",
             "Black Friday with nothing broken: five times the users, and nothing for vigil to page about",
             slo="browse-latency",

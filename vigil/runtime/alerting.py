@@ -79,8 +79,8 @@ class AlertPath:
             firing = {a.fingerprint for e in self.evaluators for a in e.firing()}
             orphans = [
                 alert
-                for key, alert in self.outbox.stored().items()
-                if alert.ends_at is None and key not in firing
+                for alert in self.outbox.stored().values()
+                if alert.ends_at is None and alert.rule_fingerprint not in firing
             ]
             for alert in orphans:
                 self.outbox.put(alert.resolve(now))
@@ -130,6 +130,7 @@ def alert_rule(config: VigilConfig, system: System | None) -> AlertRule:
         keep_firing_for=alerting.keep_firing_for,
         resolve_below=alerting.resolve_below,
         severities={s.name: s.severity for s in config.signals},
+        limits={s.name: s.limit for s in config.signals if s.limit is not None},
         context_signals=frozenset(alerting.context_signals),
         descriptions={s.name: s.description for s in config.signals if s.description},
         links=Links(base_url, alerting.dashboard_url, alerting.runbook_url),

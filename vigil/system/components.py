@@ -31,6 +31,14 @@ def _up(metric: str, what: str = "up") -> Health:
                   detector=(("direction", "down"), ("min_abs", 0.5)))  # fmt: skip
 
 
+def _scraped() -> Health:
+    # An exporter that asks a component which hangs (Redis under CLIENT PAUSE, a stuck PostgreSQL) times
+    # out with it: its own *_up series then vanish, and only Prometheus' ``up`` of the scrape says so.
+    return Health("exporter_up", "1 while Prometheus scrapes its exporter; 0 when the exporter, or the "
+                  "component it asks, stops answering", "up", aggregation="min",
+                  detector=(("direction", "down"), ("min_abs", 0.5)))  # fmt: skip
+
+
 def _rising(min_abs: float, min_rel: float = 0.0) -> tuple[tuple[str, Any], ...]:
     return (("direction", "up"), ("min_abs", min_abs), ("min_rel", min_rel))
 
@@ -39,6 +47,7 @@ HEALTH: dict[str, tuple[Health, ...]] = {
     "generic": (_up("up"),),
     "postgresql": (
         _up("pg_up"),
+        _scraped(),
         Health("active_connections", "sessions running a query", "pg_stat_activity_count",
                match=(("state", "active"),), detector=_rising(5, 1.0)),
         Health("longest_transaction_seconds", "age of the oldest open transaction (a lock holder?)",
@@ -50,6 +59,7 @@ HEALTH: dict[str, tuple[Health, ...]] = {
     ),
     "redis": (
         _up("redis_up"),
+        _scraped(),
         Health("blocked_clients", "clients waiting on a blocking command", "redis_blocked_clients",
                detector=_rising(1.0)),
         Health("rejected_connections_per_second", "connections refused (maxclients reached)",
@@ -65,6 +75,7 @@ HEALTH: dict[str, tuple[Health, ...]] = {
     ),
     "elasticsearch": (
         _up("elasticsearch_cluster_health_up"),
+        _scraped(),
         Health("status_red", "1 while some primary shard is unassigned: writes and searches fail",
                "elasticsearch_cluster_health_status", aggregation="max", match=(("color", "red"),),
                detector=_rising(0.5)),

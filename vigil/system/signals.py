@@ -180,14 +180,19 @@ def slo_signal(system: System, slo: SLO) -> dict[str, Any]:
         # A quarter of the way to the threshold beyond normal is worth a look before customers feel it.
         detector = rising(0.25 * slo.threshold_seconds, 0.5)
         about = f"{slo.objective:.0%} of events within {slo.threshold_seconds:g} s"
+        limit = slo.threshold_seconds
     else:
         errors = {t.http.status_label: t.http.server_error}
         spec = {"name": f"{metric}_count", "kind": "ratio", "match": match, "numerator_match": errors}
         spec["min_rate"] = MIN_RATE
         detector = rising(slo.error_budget)  # a whole budget's share above normal
         about = f"at most {slo.error_budget:.2%} of events fail"
+        limit = slo.error_budget
     spec["labels"] = labels
-    return signal(name, f"SLO {slo.name} ({about}): its indicator over 1 minute", spec, detector=detector)
+    # Customers feel what moves it: its rises page (early, from the baseline), and so does the moment
+    # it passes the objective's own limit (at once: an abrupt fault is no earlier to see than that).
+    description = f"SLO {slo.name} ({about}): its indicator over 1 minute"
+    return signal(name, description, spec, detector=detector, severity="page", limit=limit)
 
 
 def derive_signals(system: System, step: float = 15.0) -> list[dict[str, Any]]:
