@@ -293,11 +293,13 @@ def dump(content: dict[str, Any]) -> str:
     return yaml.dump(content, Dumper=_RulesDumper, sort_keys=False, width=1000)
 
 
-def write_rules(directory: Path, files: Mapping[str, dict[str, Any]]) -> list[Path]:
+def write_rules(directory: Path, files: Mapping[str, dict[str, Any]], *, prune: bool = False) -> list[Path]:
     """Write the rule files into ``directory`` (Prometheus' rules dir), each atomically.
 
     Prometheus may reload at any moment, so a file is either the old or the new one, never half of it;
-    the temporary name does not end in ``.yml`` so the ``*.yml`` glob never picks it up.
+    the temporary name does not end in ``.yml`` so the ``*.yml`` glob never picks it up. With ``prune``
+    (a directory only vigil writes), rule files it no longer generates are removed: an upgrade must not
+    leave Prometheus evaluating rules that were dropped.
     """
     directory.mkdir(parents=True, exist_ok=True)
     written = []
@@ -307,4 +309,7 @@ def write_rules(directory: Path, files: Mapping[str, dict[str, Any]]) -> list[Pa
         tmp.write_text(dump(content))
         tmp.replace(path)
         written.append(path)
+    if prune:
+        for stale in sorted(set(directory.glob("*.yml")) - set(written)):
+            stale.unlink()
     return written

@@ -109,6 +109,24 @@ def test_an_alert_counts_for_the_fault_when_the_fault_can_reach_its_service() ->
     assert not explained_by(seen("payment-gateway"), "catalog")
     assert not explained_by(seen("catalog"), None)  # a fault-free run explains nothing
     assert explained_by(seen("payments"), "payment-gateway")
+    # A cache outage: the component's own alert, and the services that use it.
+    redis = SeenAlert(0.0, {"component": "redis", "kind": "anomaly", "signal": "redis_exporter_up"}, "")
+    assert redis.service == "redis"
+    assert explained_by(redis, "redis")
+    assert explained_by(seen("cart"), "redis")
+    assert explained_by(seen("gateway"), "redis")  # through the catalog and the cart
+    assert not explained_by(seen("payment-gateway"), "redis")
+
+
+def test_the_likely_cause_is_found_though_alertmanager_holds_the_alert_with_its_incident() -> None:
+    from vigil.demo.outcome import _likely_cause, per_group
+
+    rule_labels = {"alertname": "VigilAnomaly", "service": "cart", "signal": "http_error_ratio"}
+    seen = SeenAlert(0.0, {**rule_labels, "incident": "ab12"}, "")
+    incidents = [{"likely_cause": "redis", "alerts": [{"labels": rule_labels}]}]
+    assert _likely_cause(seen, incidents) == "redis"
+    payloads = [{"groupLabels": {"incident": "ab12"}}] * 2 + [{"groupLabels": {"service": "gateway"}}]
+    assert per_group(payloads) == {"incident=ab12": 2, "service=gateway": 1}
 
 
 def test_vigils_own_alerts_are_told_from_prometheus_rules_on_its_exported_scores() -> None:

@@ -8,10 +8,12 @@ are reported as unrelated. Lead times are positive when vigil was earlier.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from vigil.alerts.incidents import reachable
+from vigil.alerts.model import INCIDENT
 from vigil.collectors.prometheus_client import PrometheusClient
 from vigil.demo.leadtime import slo_times
 from vigil.demo.scenarios import Scenario
@@ -41,6 +43,9 @@ class Outcome:
     false_alerts: list[dict[str, Any]] = field(default_factory=list)  # vigil alerts before the fault
     # vigil alerts during the fault about services the fault cannot reach: noise, reported apart
     unrelated_alerts: list[dict[str, Any]] = field(default_factory=list)
+    # Notifications the on-call got (firing and resolved), per Alertmanager group: an incident, or a
+    # service for alerts outside incidents (the SLO rules Prometheus evaluates).
+    notifications: dict[str, int] = field(default_factory=dict)
 
     @staticmethod
     def _lead(earlier: float | None, later: float | None) -> float | None:
@@ -95,8 +100,10 @@ def assess(
     fault: dict[str, Any] | None,
     alerts: list[SeenAlert],
     incidents: list[dict[str, Any]],
+    notifications: Sequence[dict[str, Any]] = (),
 ) -> Outcome:
-    """``fault`` is the injector's ground-truth record; ``alerts`` what reached Alertmanager, in order."""
+    """``fault`` is the injector's ground-truth record; ``alerts`` what reached Alertmanager, in order;
+    ``notifications`` what Alertmanager sent on (webhook payloads)."""
     fault_start = fault["start"] if fault else None
     vigil = [a for a in alerts if a.from_vigil]
     during = [a for a in vigil if fault_start is not None and a.at >= fault_start]
@@ -128,12 +135,23 @@ def assess(
         likely_cause=_likely_cause(first, incidents) if first else None,
         false_alerts=[_brief(a) for a in false],
         unrelated_alerts=[_brief(a) for a in during if not explained_by(a, scenario.culprit)],
+        notifications=per_group(notifications),
     )
+
+
+def per_group(notifications: Sequence[dict[str, Any]]) -> dict[str, int]:
+    """How many notifications each Alertmanager group sent (webhook payloads, camelCase)."""
+    counts: dict[str, int] = {}
+    for payload in notifications:
+        labels = payload.get("groupLabels") or {}
+        group = ", ".join(f"{k}={v}" for k, v in sorted(labels.items())) or "(no grouping labels)"
+        counts[group] = counts.get(group, 0) + 1
+    return counts
 
 
 def explained_by(alert: SeenAlert, culprit: str | None) -> bool:
     """Could a fault in ``culprit`` explain the alert: is it about the culprit, or a service that depends
-    on it (calls it, uses its tables), so that the trouble reaches it?"""
+    on it (calls it, uses its tables or a component it is), so that the trouble reaches it?"""
     if culprit is None:
         return False
     service = alert.service
@@ -151,8 +169,10 @@ def _brief(alert: SeenAlert) -> dict[str, Any]:
 
 def _likely_cause(alert: SeenAlert, incidents: list[dict[str, Any]]) -> str | None:
     """The likely cause vigil named in the incident that the alert is part of."""
+    # The incident knows the alert as its rule raised it, before it was labelled with the incident.
+    labels = {k: v for k, v in alert.labels.items() if k != INCIDENT}
     for incident in incidents:
         for member in incident.get("alerts", []):
-            if member.get("labels") == alert.labels:
+            if member.get("labels") == labels:
                 return str(incident.get("likely_cause") or "") or None
     return None

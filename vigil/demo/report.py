@@ -59,6 +59,14 @@ def rows(outcome: Outcome) -> list[tuple[str, str]]:
                 f"({'right' if outcome.culprit_named else 'wrong'}: the fault was in {outcome.culprit})",
             ),
         ]
+    if outcome.notifications:
+        counts = outcome.notifications
+        table.append(
+            (
+                "notifications",
+                f"{sum(counts.values())} in {len(counts)} group(s), at most {max(counts.values())} per group",
+            )
+        )
     table.append(
         (
             "false alerts",

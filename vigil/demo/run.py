@@ -127,6 +127,7 @@ def run_demo(options: DemoOptions, console: Console) -> tuple[Recording, Outcome
             fault=recording.fault,
             alerts=sorted(recording.watcher.alerts.values(), key=lambda a: a.at),
             incidents=list(recording.watcher.incidents.values()),
+            notifications=list(recording.watcher.notifications.values()),
         )
     return recording, outcome
 

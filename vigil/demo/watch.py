@@ -16,6 +16,7 @@ import requests
 
 from vigil.alerts.alertmanager import parse_time
 from vigil.alerts.model import ANOMALY, KIND
+from vigil.alerts.webhook import NOTIFICATIONS_PATH
 from vigil.collectors.prometheus_client import PrometheusClient, PrometheusError
 from vigil.demo.leadtime import limit, sli
 from vigil.system import SLO
@@ -41,13 +42,14 @@ class SeenAlert:
 
     @property
     def from_vigil(self) -> bool:
-        """Sent by vigil itself. The stack's Prometheus also alerts on vigil's exported scores (rule
-        ``VigilAnomaly``, for setups that alert through Prometheus); those carry the scrape's ``job``."""
+        """Sent by vigil itself. Prometheus rules on vigil's exported scores (``vigil alerts rules
+        --mirror-anomalies``, for setups that alert through Prometheus) carry the scrape's ``job``."""
         return self.labels.get(KIND) == ANOMALY and "job" not in self.labels
 
     @property
     def service(self) -> str:
-        return self.labels.get("service", "")
+        """The service it is about, else the component (a database, a cache) it names."""
+        return self.labels.get("service") or self.labels.get("component", "")
 
     @property
     def subject(self) -> str:
@@ -77,6 +79,9 @@ class Watcher:
     alerts: dict[str, SeenAlert] = field(default_factory=dict)  # by fingerprint
     incidents: dict[str, dict[str, Any]] = field(default_factory=dict)  # by id, as vigil's API gave them
     breaches: dict[str, float] = field(default_factory=dict)  # SLO -> first seen broken
+    # What Alertmanager told the on-call (through vigil's webhook), by (time received, group key); kept
+    # here as vigil only remembers them until it restarts.
+    notifications: dict[tuple[float, str], dict[str, Any]] = field(default_factory=dict)
     http: requests.Session = field(default_factory=requests.Session)
 
     def poll(self, now: float) -> tuple[Snapshot, list[Event]]:
@@ -86,6 +91,7 @@ class Watcher:
         self._scores(snapshot)
         self._alerts(events, now)
         self._incidents(snapshot, events, now)
+        self._notifications()
         return snapshot, events
 
     def _value(self, promql: str, now: float) -> float | None:
@@ -151,6 +157,12 @@ class Watcher:
                 events.append(Event(now, "incident", text, cause))
             if incident.get("status") == "resolved" and (known is None or known.get("status") != "resolved"):
                 events.append(Event(now, "resolved", f"incident resolved: {incident.get('headline', '')}"))
+
+    def _notifications(self) -> None:
+        for item in self._get(self.vigil_url + NOTIFICATIONS_PATH) or []:
+            received, payload = item.get("received_at", 0.0), item.get("payload") or {}
+            if received >= self.started:
+                self.notifications[(received, str(payload.get("groupKey", "")))] = payload
 
     def vigil_alerts(self) -> list[SeenAlert]:
         return sorted((a for a in self.alerts.values() if a.from_vigil), key=lambda a: a.at)

@@ -31,7 +31,7 @@ class Prometheus(Component):
         rules = self.directory / "rules"
         for path in (self.directory / "data", self.targets_dir, self.targets_dir / "vigil", rules):
             path.mkdir(parents=True, exist_ok=True)
-        write_rules(rules, rule_files(SYSTEM))  # SLO burn, queue backlog and vigil anomaly alerts of the demo
+        write_rules(rules, rule_files(SYSTEM), prune=True)  # the demo's SLO burn and queue backlog alerts
         config = prometheus_config(self.settings, targets_dir=self.targets_dir, rules_dir=rules)
         (self.directory / "prometheus.yml").write_text(yaml.safe_dump(config, sort_keys=False))
 
