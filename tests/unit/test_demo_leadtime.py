@@ -129,6 +129,15 @@ def test_the_likely_cause_is_found_though_alertmanager_holds_the_alert_with_its_
     assert per_group(payloads) == {"incident=ab12": 2, "service=gateway": 1}
 
 
+def test_only_notifications_about_alerts_of_this_run_count() -> None:
+    from vigil.demo.watch import about_this_run
+
+    earlier, later = "2026-12-04T02:00:00Z", "2026-12-04T02:10:00.123456789Z"
+    started = 1796350200.0  # 2026-12-04T02:10:00Z
+    assert about_this_run({"alerts": [{"startsAt": earlier}, {"startsAt": later}]}, started)
+    assert not about_this_run({"alerts": [{"startsAt": earlier}]}, started)
+
+
 def test_vigils_own_alerts_are_told_from_prometheus_rules_on_its_exported_scores() -> None:
     direct = SeenAlert(0.0, {"kind": "anomaly", "service": "catalog", "signal": "db_p99_seconds"}, "")
     via_prometheus = SeenAlert(0.0, {**direct.labels, "job": "vigil", "instance": "127.0.0.1:9400"}, "")

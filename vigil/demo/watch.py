@@ -161,11 +161,17 @@ class Watcher:
     def _notifications(self) -> None:
         for item in self._get(self.vigil_url + NOTIFICATIONS_PATH) or []:
             received, payload = item.get("received_at", 0.0), item.get("payload") or {}
-            if received >= self.started:
+            if received >= self.started and about_this_run(payload, self.started):
                 self.notifications[(received, str(payload.get("groupKey", "")))] = payload
 
     def vigil_alerts(self) -> list[SeenAlert]:
         return sorted((a for a in self.alerts.values() if a.from_vigil), key=lambda a: a.at)
+
+
+def about_this_run(payload: dict[str, Any], started: float) -> bool:
+    """A notification with an alert that began in this run: a group of an earlier run may still send
+    its resolution during this one."""
+    return any(parse_time(a.get("startsAt", "")) >= started for a in payload.get("alerts", []))
 
 
 def describe(slo: SLO, value: float | None) -> str:
