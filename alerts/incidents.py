@@ -28,6 +28,16 @@ from vigil.alerts.model import SIGNAL, Alert, severity_rank
 Dependencies = Mapping[str, Collection[str]]
 
 
+@dataclass(frozen=True)
+class Holding:
+    """A service's resource inside a component that other services use too (``vigil.system.Resource``,
+    e.g. catalog's products table in PostgreSQL, read by recommendations): a lock on it reaches them all."""
+
+    component: str
+    owner: str
+    users: frozenset[str]
+
+
 def subject(alert: Alert) -> str:
     """What an alert is about, for grouping: its service, else its component, queue or signal."""
     labels = alert.labels
@@ -44,7 +54,9 @@ class Suspect:
     shared_by: tuple[str, ...] = ()
 
 
-def rank_suspects(alerts: Iterable[Alert], dependencies: Dependencies) -> list[Suspect]:
+def rank_suspects(
+    alerts: Iterable[Alert], dependencies: Dependencies, holdings: Collection[Holding] = ()
+) -> list[Suspect]:
     """Services and components of an incident, most likely cause first.
 
     Failures travel up the call graph (a slow catalog makes the gateway slow), so a service none of
@@ -57,14 +69,23 @@ def rank_suspects(alerts: Iterable[Alert], dependencies: Dependencies) -> list[S
     when several services that use it degrade together: at least two of its direct users alert and
     they are at least half of its users. That pattern alone is weaker evidence than alerts of its
     own, so it ranks after the services whose dependencies are all quiet and before the rest.
+
+    A component alerting while only the users of one service's resources in it alert (a lock on
+    catalog's tables: PostgreSQL reports exclusive locks, catalog and the readers of its tables slow
+    down) is that service's trouble showing in the component: the service ranks first, the component
+    right after it, as if the component depended on it.
     """
     first: dict[str, float] = {}
     for alert in alerts:
         name = subject(alert)
         first[name] = min(first.get(name, alert.starts_at), alert.starts_at)
+    explained = _explained_components(first, dependencies, holdings)
     suspects = []
     for name, fired in first.items():
-        affected = sorted(reachable(name, dependencies) & first.keys(), key=lambda s: (first[s], s))
+        seen = reachable(name, dependencies) - {c for c, owner in explained.items() if owner == name}
+        if name in explained:
+            seen = {explained[name]}
+        affected = sorted(seen & first.keys(), key=lambda s: (first[s], s))
         suspects.append(Suspect(name, fired, tuple(affected)))
     ranked = sorted(suspects, key=lambda s: (len(s.affected_dependencies), s.first_fired_at, s.service))
     shared = sorted(
@@ -72,6 +93,28 @@ def rank_suspects(alerts: Iterable[Alert], dependencies: Dependencies) -> list[S
     )
     roots = sum(1 for s in ranked if not s.affected_dependencies)
     return [*ranked[:roots], *shared, *ranked[roots:]]
+
+
+def _explained_components(
+    first: Mapping[str, float], dependencies: Dependencies, holdings: Collection[Holding]
+) -> dict[str, str]:
+    """Alerting components whose alerting users all work on resources one alerting service holds in it
+    -> that service (see ``rank_suspects``)."""
+    found = {}
+    for component in sorted(first.keys() - dependencies.keys()):
+        users = {s for s in first if component in dependencies.get(s, ())}
+        owners = sorted(
+            {h.owner for h in holdings if h.component == component and h.owner in first},
+            key=lambda s: first[s],
+        )
+        for owner in owners:
+            held = {owner}.union(
+                *(h.users for h in holdings if h.component == component and h.owner == owner)
+            )
+            if users and users <= held:
+                found[component] = owner
+                break
+    return found
 
 
 def _shared_suspects(first: Mapping[str, float], dependencies: Dependencies) -> list[Suspect]:
@@ -171,9 +214,11 @@ class IncidentTracker:
         grouping_window: float = 300.0,
         dependencies: Dependencies | None = None,
         history: int = 100,
+        holdings: Collection[Holding] = (),
     ) -> None:
         self.grouping_window = grouping_window
         self.dependencies = {} if dependencies is None else dependencies
+        self.holdings = holdings
         self._open: dict[str, Incident] = {}
         self._incident_of: dict[str, str] = {}  # alert fingerprint -> open incident id
         self.resolved: deque[Incident] = deque(maxlen=history)  # the latest, for people to look back
@@ -195,7 +240,9 @@ class IncidentTracker:
             touched.add(incident.id)
         for incident_id in touched & self._open.keys():  # merged-away incidents are gone
             incident = self._open[incident_id]
-            incident.suspects = tuple(rank_suspects(incident.alerts.values(), self.dependencies))
+            incident.suspects = tuple(
+                rank_suspects(incident.alerts.values(), self.dependencies, self.holdings)
+            )
         closed = [i for i in self._open.values() if not i.firing(now)]
         for incident in closed:
             incident.resolved_at = max(a.ends_at or now for a in incident.alerts.values())

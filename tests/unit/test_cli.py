@@ -24,9 +24,8 @@ def test_stack_rejects_unknown_components() -> None:
 def test_demo_names_the_scenarios_it_knows() -> None:
     result = runner.invoke(app, ["demo", "--scenario", "friday"])
     assert result.exit_code == 2
-    assert (
-        "unknown scenario 'friday'; known: latency, backlog, payment-latency, errors, surge" in result.output
-    )
+    known = "latency, backlog, payment-latency, errors, cache-outage, surge"
+    assert f"unknown scenario 'friday'; known: {known}" in result.output
 
 
 def test_demo_without_a_config_file_says_where_it_looked(tmp_path: Path) -> None:

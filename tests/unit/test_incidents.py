@@ -5,8 +5,10 @@ from __future__ import annotations
 from vigil.alerts.incidents import IncidentTracker, rank_suspects, reachable
 from vigil.alerts.model import PAGE, TICKET, Alert
 from vigil.demo_marketplace.catalog import SYSTEM
+from vigil.runtime.alerting import holdings
 
 DEPS = SYSTEM.dependencies()  # the demo marketplace's: who calls whom, whose tables, which components
+HOLDINGS = holdings(SYSTEM)  # catalog's products and stock tables, orders' orders table, in PostgreSQL
 
 
 def alert(service: str, signal: str, at: float, severity: str = TICKET, **labels: str) -> Alert:
@@ -133,7 +135,7 @@ def cache_outage(start: float = 1000.0, *, exporter_alerts: bool) -> list[Alert]
 
 
 def test_a_component_alerting_itself_is_the_likely_cause_of_its_users_failures() -> None:
-    tracker = IncidentTracker(grouping_window=120, dependencies=DEPS)
+    tracker = IncidentTracker(grouping_window=120, dependencies=DEPS, holdings=HOLDINGS)
     (incident,) = tracker.update(cache_outage(exporter_alerts=True), now=1100.0)
     assert incident.likely_cause == "redis"
     assert incident.suspects[0].affected_dependencies == ()
@@ -145,6 +147,21 @@ def test_a_silent_component_whose_users_degrade_together_is_named_but_not_first(
     assert ranked[1].shared_by == ("catalog", "cart")  # in the order they fired
     # PostgreSQL is used by catalog and orders too, but by three more services that are fine.
     assert "postgresql" not in {s.service for s in ranked}
+
+
+def test_a_lock_on_one_services_tables_is_that_services_trouble_not_the_databases() -> None:
+    # catalog-slow-sql: PostgreSQL reports exclusive locks; catalog and the readers of its tables slow.
+    alerts = [alert("catalog", "db_p99_seconds", 36.0), alert("recommendations", "db_p99_seconds", 36.0)]
+    alerts += [alert("warehouse", "message_process_p99_seconds", 76.0), alert("gateway", "http_p99", 56.0)]
+    alerts.append(alert("", "postgresql_exclusive_locks", 126.0, component="postgresql"))
+    ranked = rank_suspects(alerts, DEPS, HOLDINGS)
+    assert [s.service for s in ranked][:2] == ["catalog", "postgresql"]
+    assert ranked[1].affected_dependencies == ("catalog",)
+    # Without the declared tables nothing says whose trouble it is: the database, which alerts itself.
+    assert rank_suspects(alerts, DEPS)[0].service == "postgresql"
+    # PostgreSQL itself failing: orders, which touches none of catalog's tables, alerts too.
+    down = [*alerts, alert("orders", "http_error_ratio", 40.0)]
+    assert rank_suspects(down, DEPS, HOLDINGS)[0].service == "postgresql"
 
 
 def test_one_user_alone_makes_no_component_a_suspect() -> None:

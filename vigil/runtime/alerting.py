@@ -21,7 +21,7 @@ from pathlib import Path
 from prometheus_client import CollectorRegistry
 
 from vigil.alerts.alertmanager import AlertmanagerClient
-from vigil.alerts.incidents import Incident, IncidentTracker
+from vigil.alerts.incidents import Holding, Incident, IncidentTracker
 from vigil.alerts.memory import AlertMemory
 from vigil.alerts.outbox import Outbox
 from vigil.alerts.pipeline import Context, Pipeline, build_pipeline
@@ -142,4 +142,12 @@ def incident_tracker(config: VigilConfig, system: System | None) -> IncidentTrac
     return IncidentTracker(
         grouping_window=config.alerting.grouping_window,
         dependencies=system.dependencies() if system is not None else {},
+        holdings=holdings(system) if system is not None else (),
     )
+
+
+def holdings(system: System) -> list[Holding]:
+    """The system's shared resources with an owner, as the incident tracker weighs them."""
+    return [
+        Holding(r.component, r.owner, frozenset(r.used_by)) for r in system.resources if r.owner is not None
+    ]
