@@ -226,6 +226,14 @@ def inhibit_rules() -> list[dict[str, Any]]:
             "target_matchers": [f'{KIND}="slo"', f'{SEVERITY}="{TICKET}"'],
             "equal": [SERVICE, SLO],
         },
+        # An incident that pages is told once, by its page: the tickets of the same incident (its early
+        # signs, the other services it reached) are its details, not a second notification. The source
+        # must have an incident: ``equal`` also holds between two alerts that both lack the label.
+        {
+            "source_matchers": [f'{SEVERITY}="{PAGE}"', f'{INCIDENT}=~".+"'],
+            "target_matchers": [f'{SEVERITY}="{TICKET}"'],
+            "equal": [INCIDENT],
+        },
     ]
 
 

@@ -153,7 +153,7 @@ def _record(
         since = evaluator.pending_since(alert.fingerprint)
         pending = since if since is not None else alert.starts_at
         episodes[(alert.fingerprint, alert.starts_at)] = Episode(
-            keys[alert.fingerprint], pending, alert.starts_at, end, score
+            keys[alert.fingerprint], pending, alert.starts_at, end, score, alert.fingerprint, alert.severity
         )
     elif known.end < end or alert.ends_at is None:
         episodes[(alert.fingerprint, alert.starts_at)] = replace(known, end=end, peak=max(known.peak, score))
@@ -221,7 +221,8 @@ def run_backtest(
 
 def _episode_json(e: Episode) -> dict[str, Any]:
     times = {"pending_since": e.pending_since, "start": e.start, "end": e.end}
-    return {"signal": e.key.signal, "labels": e.key.label_dict(), **times, "peak": round(e.peak, 3)}
+    about = {"signal": e.key.signal, "labels": e.key.label_dict(), "severity": e.severity}
+    return {**about, **times, "peak": round(e.peak, 3)}
 
 
 def _fault_json(m: FaultMatch) -> dict[str, Any]:

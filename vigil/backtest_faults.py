@@ -20,6 +20,8 @@ class Episode:
     start: float  # when it fired
     end: float  # when it resolved (or the end of the replay)
     peak: float  # highest score while it fired
+    fingerprint: str = ""  # of the alert, as its rule raised it: how incidents know it
+    severity: str = ""
 
 
 @dataclass(frozen=True)

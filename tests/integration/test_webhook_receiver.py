@@ -201,3 +201,33 @@ def test_an_slo_page_inhibits_the_anomalies_of_its_service(alertmanager: Alertma
     time.sleep(2.5 * GROUP_INTERVAL)
     received = [a.labels for n in vigil.about("gateway") for a in n.alerts]
     assert received == [slo.labels]
+
+
+def test_a_page_tells_its_incident_once_its_tickets_are_inhibited(
+    alertmanager: Alertmanager, vigil: Vigil
+) -> None:
+    """The tickets of an incident that pages (early signs, the other services it reached) are muted by
+    the page; a ticket of another incident, or of none, still goes through."""
+    page = _anomaly("orders", "slo_error_ratio", severity="page")
+    page.labels["incident"] = "inc-page"
+    same = _anomaly("payments", "http_error_ratio")
+    same.labels["incident"] = "inc-page"
+    other = _anomaly("warehouse", "http_error_ratio")
+    other.labels["incident"] = "inc-other"
+    loose = _anomaly("recommendations", "http_error_ratio")  # outside incidents: the label is absent
+    alertmanager.post(page, same, other, loose)
+
+    def status_of(alert: Alert) -> dict[str, Any]:
+        found = [a for a in alertmanager.alerts() if a["labels"] == alert.labels]
+        return found[0]["status"] if found else {}
+
+    status = wait_for("the inhibition", lambda: (s := status_of(same)) and s["inhibitedBy"] and s)
+    assert status["state"] == "suppressed"
+    for free in (other, loose):
+        assert status_of(free)["state"] == "active"
+    (told,) = wait_for("the page's notification", lambda: vigil.about("orders"))
+    assert told.receiver == "page"
+    wait_for("the other incident's ticket", lambda: vigil.about("warehouse"))
+    wait_for("the ticket outside incidents", lambda: vigil.about("recommendations"))
+    time.sleep(2.5 * GROUP_INTERVAL)  # several group intervals: the muted ticket is never sent
+    assert vigil.about("payments") == []

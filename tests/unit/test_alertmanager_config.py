@@ -93,7 +93,7 @@ def test_amtool_accepts_the_generated_config(tmp_path: Path, settings: Any) -> N
     assert AMTOOL is not None
     result = subprocess.run([AMTOOL, "check-config", str(path)], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "2 inhibit rules" in result.stdout
+    assert "3 inhibit rules" in result.stdout
 
 
 @needs_amtool
@@ -146,7 +146,7 @@ def test_timing_is_a_parameter(tmp_path: Path) -> None:
         Timing(group_interval="5 minutes")
 
 
-def test_slo_pages_inhibit_anomalies_and_slow_burn_tickets_of_the_same_service(tmp_path: Path) -> None:
+def test_pages_inhibit_anomalies_slow_burn_tickets_and_tickets_of_their_incident(tmp_path: Path) -> None:
     rules = build_config(_minimal(tmp_path), system=SYSTEM)["inhibit_rules"]
     assert rules == [
         {
@@ -158,6 +158,11 @@ def test_slo_pages_inhibit_anomalies_and_slow_burn_tickets_of_the_same_service(t
             "source_matchers": ['kind="slo"', 'severity="page"'],
             "target_matchers": ['kind="slo"', 'severity="ticket"'],
             "equal": ["service", "slo"],
+        },
+        {
+            "source_matchers": ['severity="page"', 'incident=~".+"'],
+            "target_matchers": ['severity="ticket"'],
+            "equal": ["incident"],
         },
     ]
 

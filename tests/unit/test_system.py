@@ -95,6 +95,8 @@ def test_dependencies_follow_calls_shared_resources_and_components() -> None:
     assert deps["web"] == {"api"}
     assert deps["api"] == {"db", "cache"}
     assert deps["mailer"] == {"api", "broker"}  # uses the api's orders table, and the broker
+    assert shop.upstream_of("mailer") == ["api"]  # the api publishes what the mailer consumes
+    assert shop.upstream_of("api") == []  # a stalled consumer leaves its producer alone
     assert shop.users_of("db") == ["api", "mailer"]
     assert shop.users_of("broker") == ["api", "mailer"]  # the producer and the consumer of its queue
     assert shop.queue_owner("emails") == "mailer"
@@ -103,7 +105,8 @@ def test_dependencies_follow_calls_shared_resources_and_components() -> None:
 
 def test_the_demo_describes_itself_with_this_file() -> None:
     demo = load_system(DEMO)
-    assert demo.dependencies()["warehouse"] == {"catalog", "orders", "postgresql", "rabbitmq"}
+    # payments is upstream of the warehouse: it publishes the paid orders the warehouse fulfils
+    assert demo.dependencies()["warehouse"] == {"catalog", "orders", "payments", "postgresql", "rabbitmq"}
     assert {s.name for s in demo.slos} == {
         "checkout-latency",
         "browse-latency",

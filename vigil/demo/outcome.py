@@ -152,9 +152,13 @@ def per_group(notifications: Sequence[dict[str, Any]]) -> dict[str, int]:
 def explained_by(alert: SeenAlert, culprit: str | None) -> bool:
     """Could a fault in ``culprit`` explain the alert: is it about the culprit, or a service that depends
     on it (calls it, uses its tables or a component it is), so that the trouble reaches it?"""
+    return explains(culprit, alert.service)
+
+
+def explains(culprit: str | None, service: str) -> bool:
+    """Could trouble in ``culprit`` reach ``service`` (or is it the culprit itself)?"""
     if culprit is None:
         return False
-    service = alert.service
     return service == culprit or culprit in reachable(service, SYSTEM.dependencies())
 
 

@@ -142,11 +142,19 @@ class System(_Strict):
             {r.owner for r in self.resources if service in r.used_by and r.owner and r.owner != service}
         )
 
+    def upstream_of(self, service: str) -> list[str]:
+        """The producers of what ``service`` consumes: a slow or failing stage before it delays or starves
+        it, through the queue (a stalled consumer, in turn, leaves its producers alone)."""
+        return sorted({p for q in self.consumes(service) for p in q.producers} - {service})
+
     def dependencies(self) -> dict[str, frozenset[str]]:
-        """Whom each service depends on synchronously: services it calls, owners of resources it shares,
-        and the components it uses. Failures travel up these edges."""
+        """Whom each service depends on: services it calls, owners of resources it shares, the components
+        it uses, and the stages upstream of it in a message flow. Failures travel up these edges."""
         return {
-            s.name: frozenset([*s.calls, *self.shares_resources_of(s.name), *s.uses]) for s in self.services
+            s.name: frozenset(
+                [*s.calls, *self.shares_resources_of(s.name), *s.uses, *self.upstream_of(s.name)]
+            )
+            for s in self.services
         }
 
     def users_of(self, component: str) -> list[str]:

@@ -42,6 +42,8 @@ class Prometheus(Component):
             f"--storage.tsdb.path={self.directory / 'data'}",
             f"--web.listen-address={self.settings.host}:{self.port}",
             "--web.enable-lifecycle",  # lets `vigil` reload the config after writing rules
+            # TSDB snapshots: `bench/detection.py record` keeps the data a fault matrix was judged on.
+            "--web.enable-admin-api",
             "--storage.tsdb.retention.time=15d",
         ]
 

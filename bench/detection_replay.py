@@ -1,0 +1,201 @@
+"""Replay a recorded fault matrix through vigil and sum it up.
+
+The recording's TSDB snapshot is copied to a temporary directory and served by a private ``prometheus``
+(scraping nothing, on a free loopback port). Every case is replayed from its own start, as a fresh
+``vigil run`` at the demo's pace would have watched it (detectors learn normal in the case's steady
+phase), through ``vigil.backtest`` (the engine, the config's alert rule and incident tracker), then
+judged (``bench/detection_judge.py``). Only signals Prometheus holds are replayed; log signals are not.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+from rich.table import Table
+
+from bench.detection_judge import judge
+from bench.detection_record import read_manifest
+from vigil.backtest import Overrides, run_backtest, select_signals
+from vigil.backtest_faults import Fault
+from vigil.collectors.prometheus_client import PrometheusClient
+from vigil.config import VigilConfig, read_config
+from vigil.demo.vigil_process import demo_config
+from vigil.stack.settings import StackSettings
+
+
+@contextmanager
+def served_tsdb(snapshot: Path, timeout: float = 120.0) -> Iterator[str]:
+    """A private Prometheus over a copy of ``snapshot``; yields its URL."""
+    binary = shutil.which("prometheus")
+    if binary is None:
+        raise RuntimeError("prometheus is not installed (`vigil stack install`)")
+    if not snapshot.is_dir():
+        raise FileNotFoundError(f"{snapshot}: no TSDB snapshot (the recording did not finish)")
+    with tempfile.TemporaryDirectory(prefix="vigil-replay-") as home:
+        data = Path(home) / "data"
+        shutil.copytree(snapshot, data)
+        (Path(home) / "prometheus.yml").write_text("global:\n  scrape_interval: 1m\n")  # scrapes nothing
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        url = f"http://127.0.0.1:{port}"
+        with (Path(home) / "prometheus.log").open("w") as log:
+            process = subprocess.Popen(
+                [
+                    binary,
+                    f"--config.file={Path(home) / 'prometheus.yml'}",
+                    f"--storage.tsdb.path={data}",
+                    f"--web.listen-address=127.0.0.1:{port}",
+                    "--storage.tsdb.retention.time=100y",  # a recording is read long after it was made
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+            try:
+                _wait_ready(url, process, timeout)
+                yield url
+            finally:
+                process.terminate()
+                process.wait(timeout=30)
+
+
+def _wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float) -> None:
+    deadline = time.monotonic() + timeout  # replaying a snapshot's WAL takes a few seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the replay's prometheus exited with code {process.returncode}")
+        try:
+            if httpx.get(f"{url}/-/ready", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise RuntimeError(f"the replay's prometheus was not ready within {timeout:.0f} s")
+
+
+def paced_config(path: Path, workdir: Path) -> VigilConfig:
+    """``path`` at the demo's pace, exactly as ``vigil demo`` runs it (fresh detectors, 5 s steps)."""
+    return VigilConfig.model_validate(
+        demo_config(read_config(path), workdir=workdir, settings=StackSettings())
+    )
+
+
+def replay_recording(
+    directory: Path,
+    config_path: Path,
+    *,
+    report_seeds: Sequence[int] | None = None,
+    say: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    manifest = read_manifest(directory)
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="vigil-replay-state-") as work:
+        config = paced_config(config_path, Path(work))
+        signals = select_signals(config, None)
+        with served_tsdb(directory / "prometheus") as url, PrometheusClient(url) as client:
+            for case in manifest["cases"]:
+                truth = case.get("ground_truth")
+                faults = (
+                    [Fault(truth["fault"], truth["service"], truth["start"], truth["end"])] if truth else []
+                )
+                began = time.monotonic()
+                result = run_backtest(
+                    config, client, signals, case["started"], case["ended"], Overrides(), faults=faults
+                )
+                row = judge(case, result, client)
+                row["replay_s"] = round(time.monotonic() - began, 1)
+                say(f"{case['id']}: vigil {row.get('vigil_after_s')}, breach {row.get('breach_after_s')}")
+                rows.append(row)
+    held_out = set(report_seeds or [])
+    report: dict[str, Any] = {"recording": str(directory), "config": str(config_path), "cases": rows}
+    report["summary"] = summarise(rows)
+    if held_out:
+        report["summary_report_seeds"] = summarise([r for r in rows if r["seed"] in held_out])
+        report["summary_tuning_seeds"] = summarise([r for r in rows if r["seed"] not in held_out])
+    return report
+
+
+def summarise(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    faults = [r for r in rows if r["fault"]]
+    breaking = [r for r in faults if r.get("in_time") is not None]
+    alerted = [r for r in faults if r.get("vigil_after_s") is not None]
+    surges = [r for r in rows if not r["fault"]]
+    quiet_h = sum(r["fault_free_s"] for r in rows) / 3600
+    false = sum(len(r["false_alerts"]) for r in rows)
+
+    def share(part: int, whole: int) -> float | None:
+        return round(part / whole, 3) if whole else None
+
+    return {
+        "faults": len(faults),
+        "faults_breaking_an_slo": len(breaking),
+        "recall_in_time": share(sum(bool(r["in_time"]) for r in breaking), len(breaking)),
+        "alerted": share(len(alerted), len(faults)),
+        "culprit_top1": share(sum(r.get("culprit_rank") == 1 for r in alerted), len(alerted)),
+        "max_notifications_per_incident": max((r.get("notifications", 0) for r in faults), default=0),
+        "false_alerts": false,
+        "fault_free_hours": round(quiet_h, 3),
+        "false_alerts_per_8h": round(false / quiet_h * 8, 2) if quiet_h else None,
+        "false_alerts_in_surges": sum(len(r["false_alerts"]) for r in surges),
+    }
+
+
+def _s(value: Any, signed: bool = True) -> str:
+    if isinstance(value, float):
+        return f"{value:+.0f}" if signed else f"{value:g}"
+    return "-" if value is None else str(value)
+
+
+def summary_table(report: dict[str, Any]) -> list[Table]:
+    cases = Table(title="fault matrix (s after the fault began; breach = first SLO broken)")
+    columns = [
+        "case",
+        "breach",
+        "static",
+        "warning",
+        "burn",
+        "vigil",
+        "in time",
+        "cause",
+        "rank",
+        "notif",
+        "false",
+    ]
+    for column in columns:
+        cases.add_column(column)
+    for r in report["cases"]:
+        cases.add_row(
+            r["case"],
+            _s(r.get("breach_after_s")),
+            _s(r.get("static_after_s")),
+            _s(r.get("warning_after_s")),
+            _s(r.get("burn_rate_after_s")),
+            _s(r.get("vigil_after_s")),
+            _s(r.get("in_time")),
+            _s(r.get("likely_cause")),
+            _s(r.get("culprit_rank")),
+            _s(r.get("notifications")),
+            str(len(r["false_alerts"])),
+        )
+    totals = Table(title="summary")
+    totals.add_column("figure")
+    keys = list(report["summary"])
+    for key in keys:
+        totals.add_row(
+            key,
+            *(
+                _s(report[n][key])
+                for n in ("summary", "summary_report_seeds", "summary_tuning_seeds")
+                if n in report
+            ),
+        )
+    return [cases, totals]
