@@ -170,6 +170,9 @@ def judge(case: dict[str, Any], result: Backtest, client: PrometheusClient) -> d
         "unrelated_alerts": len([e for e in result.episodes if e.start >= fault_start and e not in during]),
         "alerts": [_brief(e, fault_start) for e in result.episodes if e.start >= fault_start],
     }
+    for baseline in ("breach", "static", "warning", "burn_rate"):  # + : vigil was that much earlier
+        then = times[baseline]
+        row[f"lead_vs_{baseline}_s"] = None if alert_at is None or then is None else round(then - alert_at, 1)
     row["in_time"] = in_time(alert_at, times["breach"], fault_start)
     return row
 

@@ -72,6 +72,10 @@ def to_promql(signal: ScrapeSignal, window: str = "1m") -> str:
             expr = f"{expr}\nand on ({', '.join(by)}) {total} >= {s.min_rate:g}"
     if s.scale != 1.0:
         expr = f"({expr}) * {s.scale:g}"
+    if s.rename:  # copy each renamed label, then keep only the new names (one series per group already)
+        for old, new in s.rename.items():
+            expr = f'label_replace({expr}, {quote(new)}, "$1", {quote(old)}, "(.*)")'
+        expr = f"max{_grouped(tuple(s.rename.get(label, label) for label in by))} ({expr})"
     for label, value in s.labels.items():
         expr = f'label_replace({expr}, {quote(label)}, {quote(value)}, "", "")'
     return expr

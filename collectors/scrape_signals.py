@@ -42,6 +42,7 @@ class ScrapeSignal:
     # handful of requests is the slowest request, a ratio over three requests is noise).
     min_rate: float | None = None
     labels: dict[str, str] = field(default_factory=dict, hash=False)  # added to every series it makes
+    rename: dict[str, str] = field(default_factory=dict, hash=False)  # grouping label -> its name in series
     scale: float = 1.0  # e.g. the step in seconds, to turn a per-second rate into events per step
 
     def __post_init__(self) -> None:
@@ -60,6 +61,10 @@ class ScrapeSignal:
             problem = "min_rate applies to quantile and ratio signals only"
         elif set(self.labels) & set(self.by):
             problem = f"labels {sorted(set(self.labels) & set(self.by))} would overwrite grouping labels"
+        elif set(self.rename) - set(self.by):
+            problem = f"rename {sorted(set(self.rename) - set(self.by))}: only grouping labels can be renamed"
+        elif clash := set(self.rename.values()) & ({*self.by, *self.labels} - set(self.rename)):
+            problem = f"rename to {sorted(clash)} would overwrite another label"
         if problem:
             raise ValueError(f"signal {self.name}: {problem}")
         compile_match(self.match)  # raises now for a bad regex rather than at the first scrape
@@ -202,5 +207,5 @@ class Accumulator:
 
     def _key(self, group: Group) -> SeriesKey:
         # An empty value is an absent label in PromQL, so it does not appear in the series' labels.
-        kept = {k: v for k, v in zip(self.by, group, strict=True) if v}
+        kept = {self.signal.rename.get(k, k): v for k, v in zip(self.by, group, strict=True) if v}
         return SeriesKey(self.signal.name, labels_of({**kept, **self.signal.labels}))

@@ -149,6 +149,11 @@ class MetricSpec(Strict):
     aggregation: Literal["sum", "max", "min", "avg"] = "sum"
     min_rate: float | None = Field(None, ge=0, description="quantile/ratio: skip groups with fewer events/s")
     labels: dict[str, str] = Field(default_factory=dict, description="constant labels added to each series")
+    rename: dict[str, str] = Field(
+        default_factory=dict,
+        description="grouping labels given another name in the series it makes, e.g. a client call's "
+        "peer as the service the series is about",
+    )
     scale: float = Field(1.0, description="multiplier, e.g. the step to turn a rate into events per step")
 
 

@@ -27,6 +27,7 @@ EXPECTED_NOW = {
     "http_request_rate",
     "http_error_ratio",
     "http_p99_latency_seconds",
+    "http_call_error_ratio",  # calls to the external payment provider, from its caller's metrics
     "process_memory_bytes",
     "cache_hit_ratio",
     "postgresql_up",
@@ -69,6 +70,8 @@ def test_every_derived_signal_is_valid_promql_and_the_usual_ones_have_data(
     (up,) = answered["postgresql_up"]
     assert up.metric == {"component": "postgresql"}
     assert up.values[0][1] == 1.0
+    # about the third party called (the peer label renamed), not about its caller
+    assert [s.metric for s in answered["http_call_error_ratio"]] == [{"service": "payment-gateway"}]
     queues = {s.metric["queue"] for s in answered["queue_depth_messages"]}
     assert queues == {"payments.order-placed", "warehouse.order-paid"}  # not their dead-letter queues
 

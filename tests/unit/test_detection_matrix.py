@@ -86,7 +86,8 @@ def _with(incident: Incident, fp: str) -> Incident:
 def test_summary_counts_false_alerts_per_fault_free_hour() -> None:
     rows = [
         {"case": "a", "seed": 1, "fault": "x", "in_time": True, "vigil_after_s": 5.0, "culprit_rank": 1,
-         "notifications": 2, "fault_free_s": 1800.0, "false_alerts": []},
+         "notifications": 2, "fault_free_s": 1800.0, "false_alerts": [],
+         "static_after_s": 5.0, "lead_vs_static_s": 0.0},
         {"case": "b", "seed": 1, "fault": "y", "in_time": None, "vigil_after_s": None, "culprit_rank": None,
          "notifications": 0, "fault_free_s": 1800.0, "false_alerts": [{}]},
         {"case": "c", "seed": 1, "fault": None, "fault_free_s": 3600.0, "false_alerts": []},
@@ -96,5 +97,6 @@ def test_summary_counts_false_alerts_per_fault_free_hour() -> None:
     assert summary["recall_in_time"] == 1.0
     assert summary["alerted"] == 0.5
     assert summary["culprit_top1"] == 1.0
+    assert summary["not_later_than_static"] == 1.0  # at the same moment is not later
     assert summary["false_alerts_per_8h"] == 4.0  # one in two fault-free hours
     assert summary["false_alerts_in_surges"] == 0

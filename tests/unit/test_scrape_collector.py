@@ -202,7 +202,8 @@ def test_by_aggregates_across_targets_and_other_labels(make, source):
     by_service = ScrapeSignal("rps", "http_requests", "rate", by=("service",))
     by_instance = ScrapeSignal("rps_instance", "http_requests", "rate", by=("instance", "route"))
     total = ScrapeSignal("rps_total", "http_requests", "rate")
-    collector = make(by_service, by_instance, total, targets=(A, B))
+    renamed = ScrapeSignal("rps_path", "http_requests", "rate", by=("route",), rename={"route": "path"})
+    collector = make(by_service, by_instance, total, renamed, targets=(A, B))
     zero = counter("http_requests", {'route="/a"': 0, 'route="/b"': 0})
     _, second = rounds(
         collector,
@@ -220,6 +221,8 @@ def test_by_aggregates_across_targets_and_other_labels(make, source):
         'rps_instance{instance="10.0.0.2:9000",route="/a"}': 3.0,
         'rps_instance{instance="10.0.0.2:9000",route="/b"}': 4.0,
         "rps_total{}": 10.0,
+        'rps_path{path="/a"}': 4.0,
+        'rps_path{path="/b"}': 6.0,
     }
 
 
@@ -362,6 +365,8 @@ def test_targets_from_file_sd(tmp_path: Path):
         ({"kind": "ratio"}, "numerator_match"),
         ({"kind": "rate", "match": {"route": "~("}}, "bad label regex"),
         ({"kind": "gauge", "aggregation": "median"}, "aggregation"),
+        ({"kind": "rate", "rename": {"peer": "service"}}, "only grouping labels"),
+        ({"kind": "rate", "by": ("peer", "service"), "rename": {"peer": "service"}}, "overwrite another"),
     ],
 )
 def test_bad_signals_are_refused(kwargs: dict, problem: str):

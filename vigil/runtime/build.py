@@ -139,6 +139,7 @@ def metric_signal(signal: SignalConfig) -> ScrapeSignal:
         aggregation=spec.aggregation,
         min_rate=spec.min_rate,
         labels=dict(spec.labels),
+        rename=dict(spec.rename),
         scale=spec.scale,
     )
 

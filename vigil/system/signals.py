@@ -9,6 +9,7 @@ embedded scraper. ``signals:`` in ``vigil.yaml`` replace any of these by name or
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from vigil.system.components import component_signals
@@ -81,6 +82,47 @@ def http_signals(system: System, step: float) -> list[dict[str, Any]]:
             "by": [svc],
             "detector": {"kind": "burn_rate", "objective": objective, "min_events": 100},
         },
+    ]
+
+
+def external_call_signals(system: System) -> list[dict[str, Any]]:
+    """A third party (``external: true``) exports nothing of its own: its callers' client metrics are the
+    only view of it. Latency and errors of the calls to it, per third party, about the third party."""
+    externals = [s.name for s in system.services if s.external]
+    if not externals:
+        return []
+    t, http = system.telemetry, system.telemetry.http
+    peer = http.peer_label
+    match = {**t.selector, peer: "~" + "|".join(re.escape(name) for name in externals)}
+    about = {peer: t.service_label}  # the series is about the one called, not the caller
+    return [
+        signal(
+            "http_call_p99_latency_seconds",
+            "99th percentile latency of calls to each third party, as its callers see it",
+            {
+                "name": http.client_duration,
+                "kind": "quantile",
+                "quantile": 0.99,
+                "by": [peer],
+                "match": match,
+                "min_rate": 0.2,  # third parties are called less often than the storefront
+                "rename": about,
+            },
+            detector=rising(0.05, 0.5),  # as a service's own p99
+        ),
+        signal(
+            "http_call_error_ratio",
+            "share of the calls to each third party that fail with a server error",
+            {
+                "name": f"{http.client_duration}_count",
+                "kind": "ratio",
+                "by": [peer],
+                "match": match,
+                "numerator_match": {http.status_label: http.server_error},
+                "rename": about,
+            },
+            detector=rising(0.02),  # as a service's own error ratio
+        ),
     ]
 
 
@@ -200,6 +242,7 @@ def derive_signals(system: System, step: float = 15.0) -> list[dict[str, Any]]:
     seconds (the burn rate counts events per step)."""
     return [
         *http_signals(system, step),
+        *external_call_signals(system),
         *backend_signals(system),
         *messaging_signals(system),
         *component_signals(system),
