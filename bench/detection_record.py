@@ -6,8 +6,8 @@ the case's fault at its time, stop the load. vigil does not run: the recording i
 replaying it through vigil's engine (``bench/detection.py replay``), with any configuration.
 
 A recording directory holds ``manifest.json`` (the cases, when each ran, the injector's ground truth,
-written after every case so an interrupted recording keeps what it finished) and, at the end,
-``prometheus/``: a snapshot of the stack's TSDB taken through Prometheus' admin API.
+written after every case: recording again into the same directory plays only the cases it lacks) and,
+at the end, ``prometheus/``: a snapshot of the stack's TSDB taken through Prometheus' admin API.
 """
 
 from __future__ import annotations
@@ -55,9 +55,6 @@ def record(
     out.mkdir(parents=True, exist_ok=True)
     if (out / "prometheus").exists():
         raise FileExistsError(f"{out} already holds a finished recording; choose another --out")
-    stack = Stack()
-    market = Marketplace(stack.settings, log=say)
-    ensure_running(stack, market, say)
     manifest: dict[str, Any] = {
         "phases": PHASES.shape_params(),
         "fault_for": FAULT_FOR,
@@ -65,6 +62,14 @@ def record(
         "base_users": base_users,
         "cases": [],
     }
+    if (out / MANIFEST).exists():  # an interrupted recording: keep its finished cases, play the rest
+        manifest = read_manifest(out)
+        done = {c["id"] for c in manifest["cases"]}
+        say(f"resuming {out}: {len(done)} cases already recorded")
+        cases = [c for c in cases if c.id not in done]
+    stack = Stack()
+    market = Marketplace(stack.settings, log=say)
+    ensure_running(stack, market, say)
     for number, case in enumerate(cases, 1):
         with PrometheusClient(stack.settings.prometheus_url) as prometheus:
             settle(prometheus, say)
