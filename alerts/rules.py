@@ -154,8 +154,14 @@ class AlertRule:
             ("runbook_url", self.links.runbook_url),
         ):
             if template:
-                notes[name] = self.links.render(template, service or "unknown", signal)
+                notes[name] = self.links.render(template, service or _board_of(labels), signal)
         return notes
+
+
+def _board_of(labels: Mapping[str, str]) -> str:
+    """The {service} of a link for an alert about no service: a backing component's trouble is drawn on
+    the infrastructure dashboard (``vigil-infrastructure``, as ``vigil-{service}`` names a service's)."""
+    return "infrastructure" if labels.get("component") else "unknown"
 
 
 def human_duration(seconds: float) -> str:

@@ -196,6 +196,12 @@ def test_annotations_say_what_is_wrong_and_where_to_look() -> None:
     assert "640" in notes["description"]
     assert "4m10s" in notes["description"]
     assert alert.generator_url == "http://vigil:9400/api/v1/signals?signal=queue_depth_messages"
+    # a backing component's alert points at the infrastructure dashboard, not at a service "unknown"
+    redis = obs(2.5, key=SeriesKey("redis_exporter_up", (("component", "redis"),)))
+    (down,) = RuleEvaluator(rule).evaluate([redis], now=0)
+    assert down.annotations["dashboard_url"] == (
+        "http://grafana/d/vigil?var-service=infrastructure&var-signal=redis_exporter_up"
+    )
 
 
 def test_annotations_leave_out_what_is_unknown() -> None:
