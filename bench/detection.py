@@ -3,6 +3,7 @@
     python bench/detection.py plan --seeds 1 2 3                 # the cases, without running anything
     python bench/detection.py record --seeds 1 --out REC         # act them out (~8 min per case)
     python bench/detection.py replay REC [--config vigil.yaml]   # judge vigil on the recording (minutes)
+    python bench/detection.py serve REC --port 9091              # its TSDB, for `vigil backtest` by hand
 
 ``record`` plays every case of the plan (``bench/detection_plan.py``: each fault of the marketplace's
 catalogue at a severity and in a phase of the sale drawn from the seed, plus a fault-free 5x surge per
@@ -47,8 +48,13 @@ def main(argv: list[str] | None = None) -> int:
     replay.add_argument("--config", type=Path, default=Path("vigil.yaml"))
     replay.add_argument("--report-seeds", type=int, nargs="*", help="seeds reported apart (held out)")
     replay.add_argument("--out", type=Path, help="also write the JSON report here")
+    serve = commands.add_parser("serve")
+    serve.add_argument("recording", type=Path)
+    serve.add_argument("--port", type=int, default=9091)
     args = parser.parse_args(argv)
     err = Console(stderr=True, width=200)
+    if args.command == "serve":
+        return _serve(args.recording, args.port, err)
     if args.command == "replay":
         from bench.detection_replay import replay_recording, summary_table
 
@@ -71,6 +77,29 @@ def main(argv: list[str] | None = None) -> int:
     manifest = record(cases, args.out, base_users=args.base_users, say=err.print)
     err.print(f"recorded {len(manifest['cases'])} cases in {args.out}")
     return 0
+
+
+def _serve(recording: Path, port: int, err: Console) -> int:
+    """Serve a recording's TSDB until Ctrl-C, with its faults as ground truth for ``vigil backtest``."""
+    import time
+
+    from bench.detection_record import read_manifest
+    from bench.detection_replay import ground_truth_lines, served_tsdb
+
+    manifest = read_manifest(recording)
+    truth = recording / "ground_truth.jsonl"
+    truth.write_text(ground_truth_lines(manifest))
+    begin, end = manifest["cases"][0]["started"], manifest["cases"][-1]["ended"]
+    with served_tsdb(recording / "prometheus", port=port) as url:
+        err.print(
+            f"serving {recording}'s TSDB at {url} (Ctrl-C stops it); with a config whose prometheus is it:"
+        )
+        err.print(f"  vigil backtest -c CONFIG --from {begin:.0f} --to {end:.0f} --ground-truth {truth}")
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            return 0
 
 
 if __name__ == "__main__":

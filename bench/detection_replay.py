@@ -9,6 +9,7 @@ judged (``bench/detection_judge.py``). Only signals Prometheus holds are replaye
 
 from __future__ import annotations
 
+import json
 import shutil
 import socket
 import subprocess
@@ -33,8 +34,8 @@ from vigil.stack.settings import StackSettings
 
 
 @contextmanager
-def served_tsdb(snapshot: Path, timeout: float = 120.0) -> Iterator[str]:
-    """A private Prometheus over a copy of ``snapshot``; yields its URL."""
+def served_tsdb(snapshot: Path, timeout: float = 120.0, port: int = 0) -> Iterator[str]:
+    """A private Prometheus over a copy of ``snapshot`` on ``port`` (0: a free one); yields its URL."""
     binary = shutil.which("prometheus")
     if binary is None:
         raise RuntimeError("prometheus is not installed (`vigil stack install`)")
@@ -44,9 +45,10 @@ def served_tsdb(snapshot: Path, timeout: float = 120.0) -> Iterator[str]:
         data = Path(home) / "data"
         shutil.copytree(snapshot, data)
         (Path(home) / "prometheus.yml").write_text("global:\n  scrape_interval: 1m\n")  # scrapes nothing
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
+        if not port:
+            with socket.socket() as probe:
+                probe.bind(("127.0.0.1", 0))
+                port = probe.getsockname()[1]
         url = f"http://127.0.0.1:{port}"
         with (Path(home) / "prometheus.log").open("w") as log:
             process = subprocess.Popen(
@@ -80,6 +82,12 @@ def _wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float) -> N
             pass
         time.sleep(0.5)
     raise RuntimeError(f"the replay's prometheus was not ready within {timeout:.0f} s")
+
+
+def ground_truth_lines(manifest: dict[str, Any]) -> str:
+    """The recording's faults as ``vigil backtest --ground-truth`` reads them (JSON lines)."""
+    records = [c["ground_truth"] for c in manifest["cases"] if c.get("ground_truth")]
+    return "".join(json.dumps(r) + "\n" for r in records)
 
 
 def paced_config(path: Path, workdir: Path) -> VigilConfig:
