@@ -61,8 +61,9 @@ def baselines(client: PrometheusClient, start: float, end: float, after: float) 
 
 
 def about(episode: Episode) -> str:
+    """What the alert is about, as the on-call reads it (a queue's alert is about the queue's owner)."""
     labels = episode.key.label_dict()
-    return labels.get("service") or labels.get("component") or ""
+    return episode.about or labels.get("service") or labels.get("component") or ""
 
 
 def notifications(alerts: Sequence[Episode], incident: Incident, timing: Timing) -> int:

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from vigil.alerts.incidents import Incident
+from vigil.alerts.incidents import Incident, subject
 from vigil.alerts.model import Alert, fingerprint
 from vigil.alerts.rules import RuleEvaluator
 from vigil.backtest_faults import Episode, Fault, FaultMatch, match_faults
@@ -153,7 +153,14 @@ def _record(
         since = evaluator.pending_since(alert.fingerprint)
         pending = since if since is not None else alert.starts_at
         episodes[(alert.fingerprint, alert.starts_at)] = Episode(
-            keys[alert.fingerprint], pending, alert.starts_at, end, score, alert.fingerprint, alert.severity
+            keys[alert.fingerprint],
+            pending,
+            alert.starts_at,
+            end,
+            score,
+            alert.fingerprint,
+            alert.severity,
+            subject(alert),
         )
     elif known.end < end or alert.ends_at is None:
         episodes[(alert.fingerprint, alert.starts_at)] = replace(known, end=end, peak=max(known.peak, score))

@@ -22,6 +22,7 @@ class Episode:
     peak: float  # highest score while it fired
     fingerprint: str = ""  # of the alert, as its rule raised it: how incidents know it
     severity: str = ""
+    about: str = ""  # what the alert is about: its service (a queue's owner), else its component
 
 
 @dataclass(frozen=True)

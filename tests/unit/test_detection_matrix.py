@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from alerts.alertmanager_config import Timing
-from bench.detection_judge import in_time, notifications
+from bench.detection_judge import about, in_time, notifications
 from bench.detection_plan import FAULT_FOR, PHASES, SEVERITIES, START_IN, Case, plan
 from bench.detection_replay import summarise
 from vigil.alerts.incidents import Incident
@@ -100,3 +100,10 @@ def test_summary_counts_false_alerts_per_fault_free_hour() -> None:
     assert summary["not_later_than_static"] == 1.0  # at the same moment is not later
     assert summary["false_alerts_per_8h"] == 4.0  # one in two fault-free hours
     assert summary["false_alerts_in_surges"] == 0
+
+
+def test_an_alert_is_about_what_its_labels_say_to_the_on_call() -> None:
+    key = SeriesKey("queue_consumers", (("component", "rabbitmq"), ("queue", "warehouse.order-paid")))
+    # the alert rule names the queue's owner as its service: that is whom a crash of its consumers is about
+    assert about(Episode(key, 0, 0, 1, 2.0, "f", "ticket", "warehouse")) == "warehouse"
+    assert about(Episode(key, 0, 0, 1, 2.0)) == "rabbitmq"  # from the series alone
