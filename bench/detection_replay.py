@@ -20,7 +20,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import httpx
 from rich.table import Table
 
 from bench.detection_judge import judge
@@ -30,6 +29,7 @@ from vigil.backtest_faults import Fault
 from vigil.collectors.prometheus_client import PrometheusClient
 from vigil.config import VigilConfig, read_config
 from vigil.demo.vigil_process import demo_config
+from vigil.stack.component import ProbeError, http_probe
 from vigil.stack.settings import StackSettings
 
 
@@ -76,11 +76,10 @@ def _wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float) -> N
         if process.poll() is not None:
             raise RuntimeError(f"the replay's prometheus exited with code {process.returncode}")
         try:
-            if httpx.get(f"{url}/-/ready", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
+            http_probe(f"{url}/-/ready")  # the stack's Prometheus is probed the same way
+            return
+        except ProbeError:
+            time.sleep(0.5)
     raise RuntimeError(f"the replay's prometheus was not ready within {timeout:.0f} s")
 
 
