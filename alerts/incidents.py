@@ -54,8 +54,17 @@ class Suspect:
     shared_by: tuple[str, ...] = ()
 
 
+# Detectors see one onset at different moments (a 1-minute window fills, a ``for`` runs out): alerts
+# caused together land within about this of each other. A dependency that began alerting later than this
+# after a service did cannot be why that service alerted (causes come first).
+DETECTION_SPREAD = 120.0
+
+
 def rank_suspects(
-    alerts: Iterable[Alert], dependencies: Dependencies, holdings: Collection[Holding] = ()
+    alerts: Iterable[Alert],
+    dependencies: Dependencies,
+    holdings: Collection[Holding] = (),
+    spread: float = DETECTION_SPREAD,
 ) -> list[Suspect]:
     """Services and components of an incident, most likely cause first.
 
@@ -74,6 +83,10 @@ def rank_suspects(
     catalog's tables: PostgreSQL reports exclusive locks, catalog and the readers of its tables slow
     down) is that service's trouble showing in the component: the service ranks first, the component
     right after it, as if the component depended on it.
+
+    Only dependencies that began alerting before, or at most ``spread`` seconds after, a service count
+    against it: when a stalled consumer's backlog later slows the database of the producer it depends
+    on, the producer's late alert follows the stall and does not take the blame from it.
     """
     first: dict[str, float] = {}
     for alert in alerts:
@@ -85,7 +98,8 @@ def rank_suspects(
         seen = reachable(name, dependencies) - {c for c, owner in explained.items() if owner == name}
         if name in explained:
             seen = {explained[name]}
-        affected = sorted(seen & first.keys(), key=lambda s: (first[s], s))
+        earlier = {s for s in seen & first.keys() if first[s] <= fired + spread}
+        affected = sorted(earlier, key=lambda s: (first[s], s))
         suspects.append(Suspect(name, fired, tuple(affected)))
     ranked = sorted(suspects, key=lambda s: (len(s.affected_dependencies), s.first_fired_at, s.service))
     shared = sorted(
@@ -215,8 +229,10 @@ class IncidentTracker:
         dependencies: Dependencies | None = None,
         history: int = 100,
         holdings: Collection[Holding] = (),
+        detection_spread: float = DETECTION_SPREAD,
     ) -> None:
         self.grouping_window = grouping_window
+        self.detection_spread = detection_spread
         self.dependencies = {} if dependencies is None else dependencies
         self.holdings = holdings
         self._open: dict[str, Incident] = {}
@@ -241,7 +257,9 @@ class IncidentTracker:
         for incident_id in touched & self._open.keys():  # merged-away incidents are gone
             incident = self._open[incident_id]
             incident.suspects = tuple(
-                rank_suspects(incident.alerts.values(), self.dependencies, self.holdings)
+                rank_suspects(
+                    incident.alerts.values(), self.dependencies, self.holdings, self.detection_spread
+                )
             )
         closed = [i for i in self._open.values() if not i.firing(now)]
         for incident in closed:

@@ -22,7 +22,12 @@ from vigil.alerts.model import Alert, fingerprint
 from vigil.alerts.rules import RuleEvaluator
 from vigil.backtest_faults import Episode, Fault, FaultMatch, match_faults
 from vigil.collectors.model import Collection, Point, SeriesKey
-from vigil.collectors.prometheus_api import MAX_POINTS_PER_REQUEST, PrometheusClient, PrometheusCollector
+from vigil.collectors.prometheus_api import (
+    MAX_POINTS_PER_REQUEST,
+    PrometheusClient,
+    PrometheusCollector,
+    align_up,
+)
 from vigil.config import SignalConfig, VigilConfig
 from vigil.runtime.alerting import alert_rule, incident_tracker
 from vigil.runtime.build import build_composites, detector_factory, prom_signal, promql_of
@@ -107,7 +112,8 @@ def replay(
 ) -> tuple[list[Episode], list[Incident]]:
     """Run the engine, the alert rule and the incident tracker over the recorded ``series``."""
     chosen = {s.name for s in signals}
-    clock = [span[0]]  # the injected clock: no decision reads the real one
+    # The injected clock (no decision reads the real one), on the grid `vigil run`'s rounds keep.
+    clock = [min(align_up(span[0], config.interval), span[1])]
     engine = Engine(
         [Replay(series)],
         detector_factory(config),  # the very detectors `vigil run` would start with

@@ -283,6 +283,11 @@ class AlertingConfig(Strict):
     keep_firing_for: Wait = Field(60.0, description="below resolve_below this long to resolve")
     resolve_below: float = Field(0.8, gt=0, description="hysteresis: resolve under this score, not under 1")
     grouping_window: Duration = Field(300.0, description="related services' alerts this close: one incident")
+    detection_spread: Duration = Field(
+        120.0,
+        description="alerts one onset causes land this close; a dependency alerting later than this after a "
+        "service is not ranked as its cause",
+    )
     base_url: str | None = Field(None, description="vigil's URL in alerts; default from server host/port")
     dashboard_url: str = Field("", description="template with {service} and {signal}")
     runbook_url: str = Field("", description="template with {service} and {signal}")

@@ -15,7 +15,7 @@ from vigil.collectors.model import Collection
 from vigil.collectors.prometheus_client import PrometheusClient
 from vigil.collectors.promql import to_promql
 from vigil.config import VigilConfig
-from vigil.demo_marketplace.catalog import SYSTEM_FILE
+from vigil.demo_marketplace.catalog import SYSTEM, SYSTEM_FILE
 from vigil.demo_marketplace.runner import Marketplace
 from vigil.runtime.build import build_collectors, metric_signal
 from vigil.stack import Stack
@@ -27,6 +27,7 @@ EXPECTED_NOW = {
     "http_request_rate",
     "http_error_ratio",
     "http_p99_latency_seconds",
+    "service_up",
     "http_call_error_ratio",  # calls to the external payment provider, from its caller's metrics
     "process_memory_bytes",
     "cache_hit_ratio",
@@ -72,6 +73,11 @@ def test_every_derived_signal_is_valid_promql_and_the_usual_ones_have_data(
     assert up.values[0][1] == 1.0
     # about the third party called (the peer label renamed), not about its caller
     assert [s.metric for s in answered["http_call_error_ratio"]] == [{"service": "payment-gateway"}]
+    # a share of replicas per service of its own; the exporters' targets are not services
+    up_of = {s.metric["service"]: s.values[0][1] for s in answered["service_up"]}
+    assert set(up_of) == {s.name for s in SYSTEM.services if not s.external}
+    assert all(0.0 <= share <= 1.0 for share in up_of.values())
+    assert up_of["gateway"] > 0
     queues = {s.metric["queue"] for s in answered["queue_depth_messages"]}
     assert queues == {"payments.order-placed", "warehouse.order-paid"}  # not their dead-letter queues
 
@@ -98,6 +104,9 @@ def test_the_embedded_scraper_computes_the_same_definitions(
     signals = {key.signal for key in series}
     assert {"http_request_rate", "http_p99_latency_seconds", "postgresql_up", "redis_up"} <= signals
     assert {"postgresql_exporter_up", "redis_exporter_up"} <= signals  # the scraper's own ``up``
+    up_of = {key.label_dict().get("service") for key in series if key.signal == "service_up"}
+    assert {"gateway", "catalog"} <= up_of
+    assert None not in up_of
     services = {key.label_dict().get("service") for key in series if key.signal == "http_request_rate"}
     assert {"gateway", "catalog"} <= services
     (up,) = [points for key, points in rounds[-1].series.items() if key.signal == "postgresql_up"]
@@ -136,3 +145,31 @@ def test_a_hung_redis_shows_in_its_exporter_up_though_redis_up_vanishes(stack: S
             client.ping()  # answered once the last pause is over
             client.close()
         assert seen == 0.0, "the exporter's up never dropped while Redis was paused"
+
+
+def test_a_crashed_service_shows_in_service_up_though_its_own_series_vanish(
+    stack: Stack, marketplace: Marketplace
+) -> None:
+    """Every recommendations replica killed: its own metrics stop (nothing serves them), and only
+    Prometheus' ``up`` of its scrape targets tells where the gateway's calls go unanswered."""
+    signal = next(
+        s for s in config(prometheus={"url": stack.settings.prometheus_url}).signals if s.name == "service_up"
+    )
+    query = to_promql(metric_signal(signal))
+    with PrometheusClient(stack.settings.prometheus_url) as prometheus:
+
+        def share() -> float | None:
+            by_service = {s.metric["service"]: s for s in prometheus.query(query, time.time())}
+            found = by_service.get("recommendations")
+            return found.values[-1][1] if found is not None else None
+
+        # Scraped every 5 s; a replica restarted by an earlier test may need its first scrape.
+        wait_for("recommendations scraped up", lambda: share() == 1.0, timeout=60)
+        assert marketplace.kill_replicas("recommendations")
+        try:
+            wait_for("its crash seen in service_up", lambda: share() == 0.0, timeout=40)
+        finally:  # as the orchestrator would: the crashed pods come back
+            for replica in marketplace.replica_list("recommendations"):
+                marketplace.start_replica(replica)
+            marketplace.wait_healthy()
+        wait_for("recommendations back up", lambda: share() == 1.0, timeout=60)

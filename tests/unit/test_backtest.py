@@ -16,6 +16,7 @@ from vigil.collectors.model import Point, SeriesKey
 from vigil.collectors.prometheus_client import PrometheusClient, PromQLError, Series
 from vigil.config import VigilConfig
 from vigil.durations import parse_moment
+from vigil.runtime.service import ROUND_DELAY, first_round
 
 KEY = SeriesKey("latency", (("service", "gateway"),))
 STEP = 15.0
@@ -184,17 +185,18 @@ def test_replay_covers_every_step_in_chunks_and_fires_on_the_spike() -> None:
     }
     assert len(client.requests) == 4  # 100 steps, at most 30 a request
     assert all(round((end - start) / step) + 1 <= 30 for start, end, step in client.requests)
-    # Rounds every 15 s from T0 + 1: the spike's point reaches the engine, and fires, at T0 + 901.
+    # Rounds every 15 s on the step grid, as `vigil run` keeps them (from T0 + 15, not T0 + 1): the
+    # spike's point reaches the engine, and fires, in the round of its own step.
     (episode,) = result.episodes
     assert (episode.key.label_dict(), episode.pending_since, episode.start) == (
         {"service": "gateway"},
-        T0 + 901,
-        T0 + 901,
+        T0 + 900,
+        T0 + 900,
     )
-    assert episode.end == T0 + 916  # the next round's point is normal again: resolved at once
+    assert episode.end == T0 + 915  # the next round's point is normal again: resolved at once
     assert episode.peak > 1
     (incident,) = result.incidents
-    assert (incident.likely_cause, incident.opened_at) == ("gateway", T0 + 901)
+    assert (incident.likely_cause, incident.opened_at) == ("gateway", T0 + 900)
     # The same replay in one request fires identically: chunking changes nothing.
     again = run_backtest(settings, SyntheticPrometheus(T0 + 900), signals, T0 + 1, T0 + 1507, instant)
     assert again.episodes == result.episodes
@@ -209,7 +211,7 @@ def test_the_configs_alert_rule_decides_what_fires() -> None:
         settings, SyntheticPrometheus(T0 + 900), signals, T0 + 1, T0 + 1507, Overrides(hold=0.0)
     )
     (episode,) = held.episodes
-    assert episode.end == T0 + 916 + 60  # keep_firing_for: a minute after the score fell (at T0 + 916)
+    assert episode.end == T0 + 915 + 60  # keep_firing_for: a minute after the score fell (at T0 + 915)
 
 
 def test_bad_promql_names_the_signal() -> None:
@@ -246,3 +248,10 @@ def test_cli_reports_config_and_argument_errors_with_exit_2(tmp_path: Path) -> N
     backwards = runner.invoke(app, ["backtest", "-c", str(path), "--from", "now", "--to", "-1h"])
     assert backwards.exit_code == 2
     assert "must be before" in backwards.output
+
+
+def test_vigil_run_keeps_its_rounds_on_the_step_grid_as_the_replay_does() -> None:
+    """A round at a random phase reads a point up to a step older than a Prometheus rule evaluated then
+    sees; on the grid (a moment after, for the scrape to land) it reads the newest."""
+    assert first_round(1000.3, 15.0).timestamp() == 1005.0 + ROUND_DELAY
+    assert first_round(1005.0, 5.0).timestamp() == 1005.0 + ROUND_DELAY

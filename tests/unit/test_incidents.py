@@ -99,6 +99,20 @@ def test_among_independent_suspects_the_one_that_fired_first_leads() -> None:
     assert [s.service for s in rank_suspects(alerts, deps)] == ["catalog", "recommendations", "gateway"]
 
 
+def test_a_dependency_that_alerts_long_after_a_service_does_not_take_the_blame() -> None:
+    # The warehouse consumes what orders publish (it depends on orders). The warehouse stalls: its queue
+    # alerts at once; minutes later the backlog's drain slows orders' database. Orders followed.
+    deps = {"warehouse": {"orders"}, "orders": set()}
+    stall = [alert("warehouse", "queue_depth_messages", 30.0), alert("orders", "db_p99_seconds", 225.0)]
+    assert [s.service for s in rank_suspects(stall, deps)] == ["warehouse", "orders"]
+    assert rank_suspects(stall, deps)[0].affected_dependencies == ()
+    # Within the detection spread, a dependency's later alert still explains the caller's earlier one:
+    # the caller's latency window fills before the callee's database signal does.
+    close = [alert("warehouse", "queue_depth_messages", 30.0), alert("orders", "db_p99_seconds", 90.0)]
+    assert [s.service for s in rank_suspects(close, deps)] == ["orders", "warehouse"]
+    assert rank_suspects(stall, deps, spread=300.0)[0].service == "orders"
+
+
 def test_alerts_keep_the_incident_they_first_joined_when_incidents_merge() -> None:
     # Recommendations and warehouse share no dependency: two incidents, until catalog links them.
     tracker = IncidentTracker(grouping_window=120, dependencies=DEPS)

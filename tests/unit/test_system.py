@@ -132,6 +132,8 @@ def test_an_opentelemetry_system_gets_its_red_signals_without_promql() -> None:
     assert "db_client_operation_duration_seconds_bucket" in queries["db_p99_seconds"]
     assert "process_memory_usage_bytes" in queries["process_memory_bytes"]
     assert "cache_hit_ratio" not in queries  # no cache telemetry declared: no such signal
+    # its own services' scrape targets only, not the exporters' (which share the ``job`` label)
+    assert queries["service_up"] == 'avg by (job) (up{job=~"web|api|mailer"})'
     assert queries["db_up"] == 'label_replace(min (pg_up{job="pg"}), "component", "db", "", "")'
     assert 'queue=~"emails"' in queries["queue_depth_messages"]
     assert "messaging_process_duration_seconds_bucket" in queries["message_process_p99_seconds"]

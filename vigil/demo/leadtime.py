@@ -13,6 +13,7 @@ scrape resolution, so vigil and the baselines are judged on the same data:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -97,8 +98,11 @@ def first_firing(times: Sequence[float], start: float, for_s: float, step: float
 def fires_at(
     client: PrometheusClient, rule: Rule, *, start: float, end: float, after: float | None = None
 ) -> float | None:
-    """When ``rule`` first fired in [``after``, ``end``] on the data recorded since ``start``."""
-    result = client.query_range(rule.expr, start, end, STEP, name=rule.name)
+    """When ``rule`` first fired in [``after``, ``end``] on the data recorded since ``start``, evaluated
+    on the step grid vigil's own rounds keep (``vigil.runtime.service.first_round``), so that both are
+    judged on the same evaluation times."""
+    grid = math.ceil(start / STEP) * STEP
+    result = client.query_range(rule.expr, grid, max(end, grid), STEP, name=rule.name)
     times = sorted({t for series in result for t, _ in series.values})
     return first_firing(times, start if after is None else after, rule.for_s)
 

@@ -141,6 +141,7 @@ def alert_rule(config: VigilConfig, system: System | None) -> AlertRule:
 def incident_tracker(config: VigilConfig, system: System | None) -> IncidentTracker:
     return IncidentTracker(
         grouping_window=config.alerting.grouping_window,
+        detection_spread=config.alerting.detection_spread,
         dependencies=system.dependencies() if system is not None else {},
         holdings=holdings(system) if system is not None else (),
     )

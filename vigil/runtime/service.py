@@ -6,7 +6,7 @@ import logging
 import socket
 import threading
 import time
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import uvicorn
@@ -15,6 +15,7 @@ from fastapi import APIRouter
 from prometheus_client import CollectorRegistry
 
 from vigil.alerts.webhook import NotificationStore, read_secret, webhook_router
+from vigil.collectors.prometheus_api import align_up
 from vigil.config import VigilConfig
 from vigil.runtime.alerting import AlertPath, build_alert_path
 from vigil.runtime.build import build_collectors, build_composites, detector_factory, detector_specs
@@ -30,6 +31,15 @@ log = logging.getLogger(__name__)
 # Trouble starts before vigil's alert fires (the detectors' reaction, then `for`): history from this
 # long before an incident opened is not learned either.
 INCIDENT_LEAD = 600.0
+# A round reads each signal up to align_down(now). Rounds on the step grid, a moment after it, read a
+# point as fresh as a Prometheus rule evaluated then sees; at a random phase it is up to a step older,
+# and an abrupt fault would page a step after a static rule. The moment lets the scrape land.
+ROUND_DELAY = 1.0
+
+
+def first_round(now: float, interval: float) -> datetime:
+    """When rounds start: the next multiple of ``interval`` (steps usually are one), plus the delay."""
+    return datetime.fromtimestamp(align_up(now, interval) + ROUND_DELAY, tz=UTC)
 
 
 def build_engine(config: VigilConfig) -> Engine:
@@ -109,9 +119,9 @@ def start_scheduler(
         round_,
         "interval",
         seconds=interval,
+        start_date=first_round(time.time(), interval),
         max_instances=1,
         coalesce=True,
-        next_run_time=datetime.now().astimezone(),
         id="tick",
     )
     if alerts is not None:

@@ -36,6 +36,8 @@ def http_signals(system: System, step: float) -> list[dict[str, Any]]:
     svc, sel = t.service_label, t.selector
     count = f"{http.server_duration}_count"
     errors = {http.status_label: http.server_error}
+    # ``up`` is every scrape target's, exporters' too: only the system's own services count here.
+    own = "~" + "|".join(re.escape(s.name) for s in system.services if not s.external)
     objective = min((s.objective for s in system.slos if s.kind == "error_ratio"), default=0.99)
     return [
         signal(
@@ -62,6 +64,13 @@ def http_signals(system: System, step: float) -> list[dict[str, Any]]:
                 "min_rate": MIN_RATE,
             },
             detector=rising(0.05, 0.5),
+        ),
+        signal(
+            "service_up",
+            "share of each service's replicas that answer Prometheus' scrape; a crashed service's own "
+            "series vanish, and only this says where the calls go unanswered",
+            {"name": "up", "kind": "gauge", "aggregation": "avg", "by": [svc], "match": {**sel, svc: own}},
+            detector=falling(0.5),  # more than half of its replicas down: the rest cannot carry it
         ),
         signal(
             "http_5xx_per_step",
