@@ -41,6 +41,8 @@ class _Services:
         # `or 0 * total`: a service without any 5xx reads 0, not a blank.
         self.error_ratio = f"({server_errors} or 0 * {self.requests}) / {self.requests}"
         self.p99 = q.quantile(0.99, q.selector(f"{t.http.server_duration}_bucket", *own), by=self.label)
+        # Prometheus' own ``up`` of each replica: a crashed service's series vanish, this does not.
+        self.replicas_up = f"avg by ({self.label}) ({q.selector('up', *own)})"
         self.scores = f"max by ({self.label}) ({q.selector('vigil_anomaly_score', ours)})"
         incidents = "count by (service) (vigil_incident_open)"
         if self.label != "service":  # incidents name the service in `service`: join on the system's label
@@ -54,13 +56,14 @@ def _services_table(s: _Services) -> p.Sized:
         ("requests/s", "reqps", s.requests),
         ("5xx ratio", "percentunit", s.error_ratio),
         ("p99 latency", "s", s.p99),
+        ("replicas up", "percentunit", s.replicas_up),
         ("anomaly score", "none", s.scores),
         ("open incidents", "none", s.incidents),
     )
     sized = p.table(
         title="Services now",
-        description="Each service's request rate, 5xx ratio, p99 latency, vigil's highest anomaly score and "
-        "open incidents right now; click a service for its dashboard.",
+        description="Each service's request rate, 5xx ratio, p99 latency, share of its replicas up, vigil's "
+        "highest anomaly score and open incidents right now; click a service for its dashboard.",
         unit="none",
         targets=[p.prom(expr, instant=True) for _, _, expr in columns],
         height=9,
