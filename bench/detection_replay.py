@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
-import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -29,58 +27,20 @@ from vigil.backtest_faults import Fault
 from vigil.collectors.prometheus_client import PrometheusClient
 from vigil.config import VigilConfig, read_config
 from vigil.demo.vigil_process import demo_config
-from vigil.stack.component import ProbeError, http_probe
+from vigil.stack.private_prometheus import serve_tsdb
 from vigil.stack.settings import StackSettings
 
 
 @contextmanager
 def served_tsdb(snapshot: Path, timeout: float = 120.0, port: int = 0) -> Iterator[str]:
-    """A private Prometheus over a copy of ``snapshot`` on ``port`` (0: a free one); yields its URL."""
-    binary = shutil.which("prometheus")
-    if binary is None:
-        raise RuntimeError("prometheus is not installed (`vigil stack install`)")
+    """A private Prometheus over a copy of ``snapshot`` (the recording stays untouched); yields its URL."""
     if not snapshot.is_dir():
         raise FileNotFoundError(f"{snapshot}: no TSDB snapshot (the recording did not finish)")
     with tempfile.TemporaryDirectory(prefix="vigil-replay-") as home:
         data = Path(home) / "data"
         shutil.copytree(snapshot, data)
-        (Path(home) / "prometheus.yml").write_text("global:\n  scrape_interval: 1m\n")  # scrapes nothing
-        if not port:
-            with socket.socket() as probe:
-                probe.bind(("127.0.0.1", 0))
-                port = probe.getsockname()[1]
-        url = f"http://127.0.0.1:{port}"
-        with (Path(home) / "prometheus.log").open("w") as log:
-            process = subprocess.Popen(
-                [
-                    binary,
-                    f"--config.file={Path(home) / 'prometheus.yml'}",
-                    f"--storage.tsdb.path={data}",
-                    f"--web.listen-address=127.0.0.1:{port}",
-                    "--storage.tsdb.retention.time=100y",  # a recording is read long after it was made
-                ],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-            try:
-                _wait_ready(url, process, timeout)
-                yield url
-            finally:
-                process.terminate()
-                process.wait(timeout=30)
-
-
-def _wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float) -> None:
-    deadline = time.monotonic() + timeout  # replaying a snapshot's WAL takes a few seconds
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the replay's prometheus exited with code {process.returncode}")
-        try:
-            http_probe(f"{url}/-/ready")  # the stack's Prometheus is probed the same way
-            return
-        except ProbeError:
-            time.sleep(0.5)
-    raise RuntimeError(f"the replay's prometheus was not ready within {timeout:.0f} s")
+        with serve_tsdb(data, Path(home), port=port, timeout=timeout) as url:
+            yield url
 
 
 def ground_truth_lines(manifest: dict[str, Any]) -> str:

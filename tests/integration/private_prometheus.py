@@ -17,9 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
-
-from tests.integration.private_alertmanager import free_port, wait_for
+from vigil.stack.private_prometheus import serve_tsdb
 
 
 @dataclass(frozen=True)
@@ -55,8 +53,7 @@ def openmetrics(histories: Iterable[History]) -> str:
 @contextmanager
 def prometheus_with_history(home: Path, histories: Iterable[History]) -> Iterator[str]:
     """The real Prometheus over blocks backfilled from ``histories``; yields its URL."""
-    binary, promtool = shutil.which("prometheus"), shutil.which("promtool")
-    assert binary, "prometheus is not installed (`vigil stack install`)"
+    promtool = shutil.which("promtool")
     assert promtool, "promtool is not installed (`vigil stack install`)"
     home.mkdir(parents=True, exist_ok=True)
     source, data = home / "history.om", home / "data"
@@ -68,38 +65,5 @@ def prometheus_with_history(home: Path, histories: Iterable[History]) -> Iterato
         timeout=120,
     )
     assert backfill.returncode == 0, backfill.stdout + backfill.stderr
-    (home / "prometheus.yml").write_text("global:\n  scrape_interval: 1m\n")  # no scrape jobs
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    log_path = home / "prometheus.log"
-    with log_path.open("w") as log:
-        process = subprocess.Popen(
-            [
-                binary,
-                f"--config.file={home / 'prometheus.yml'}",
-                f"--storage.tsdb.path={data}",
-                f"--web.listen-address=127.0.0.1:{port}",
-                "--storage.tsdb.retention.time=10y",  # the history may be days old
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-
-    def ready() -> bool:
-        assert process.poll() is None, log_path.read_text()
-        try:
-            return httpx.get(f"{url}/-/ready", timeout=2).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    try:
-        # Opening the blocks happens before /-/ready answers 200; a busy machine may take a while.
-        wait_for("the private Prometheus to be ready", ready, timeout=120)
+    with serve_tsdb(data, home) as url:
         yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
