@@ -161,6 +161,7 @@ def default_config(
     max_clusters: int | None = None,
     extra_masks: Iterable[tuple[str, str]] = (),
     extra_delimiters: Iterable[str] = (),
+    masks: Sequence[tuple[str, str]] = MASKS,
 ) -> TemplateMinerConfig:
     """The miner configuration, built in code so no drain3.ini has to be shipped or found.
 
@@ -173,6 +174,7 @@ def default_config(
     depth: 4 is Drain's usual value: the tree routes on token count, then the first token.
     extra_masks: (regex, name) pairs for a system's own variable shapes, applied before vigil's masks.
     extra_delimiters: characters that separate tokens besides whitespace (e.g. "=" for key=value pairs).
+    masks: vigil's own (regex, name) masks, in order; ``MASKS`` unless a benchmark tries others.
     ``max_word_changes`` is not a drain3 setting: it goes to ``VariableAwareDrain`` (see ``LogTemplates``).
     """
     config = TemplateMinerConfig()
@@ -180,8 +182,9 @@ def default_config(
     config.drain_depth = depth
     config.drain_max_clusters = max_clusters
     config.drain_extra_delimiters = list(extra_delimiters)
-    masks = [*extra_masks, *MASKS]
-    config.masking_instructions = [MaskingInstruction(pattern, name) for pattern, name in masks]
+    config.masking_instructions = [
+        MaskingInstruction(pattern, name) for pattern, name in (*extra_masks, *masks)
+    ]
     config.mask_prefix, config.mask_suffix = PREFIX, SUFFIX
     # Snapshots are written on every template change anyway; the periodic one only adds I/O.
     config.snapshot_interval_minutes = 60
@@ -211,8 +214,9 @@ class LogTemplates:
         extra_masks: Iterable[tuple[str, str]] = (),
         extra_delimiters: Iterable[str] = (),
         max_word_changes: int = 1,
+        masks: Sequence[tuple[str, str]] = MASKS,
     ) -> None:
-        config = default_config(sim_th, depth, max_clusters, extra_masks, extra_delimiters)
+        config = default_config(sim_th, depth, max_clusters, extra_masks, extra_delimiters, masks)
         self.miner = TemplateMiner(None, config)
         # drain3 builds its own Drain; swap in ours (same settings) before any saved state is loaded,
         # so a restored tree is matched the same way as the one that was saved.
