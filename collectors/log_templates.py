@@ -26,7 +26,9 @@ from __future__ import annotations
 
 import logging
 import re
+from collections import Counter
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -258,3 +260,30 @@ class LogTemplates:
 
     def __len__(self) -> int:
         return len(self.miner.drain.clusters)
+
+
+@dataclass
+class TemplateCount:
+    """How many lines one template covered in a stretch of logs, from which services, with an example."""
+
+    template_id: str
+    template: str
+    lines: int
+    services: Counter[str]
+    example: str
+
+
+def count_templates(lines: Iterable[tuple[str, str]], templates: LogTemplates) -> list[TemplateCount]:
+    """``(service, message)`` lines through ``templates``: per template, most lines first (the text is
+    the template's final one: it may have generalised while the lines were read)."""
+    found: dict[str, TemplateCount] = {}
+    for service, message in lines:
+        template_id, _ = templates.add(message)
+        entry = found.get(template_id)
+        if entry is None:
+            entry = found[template_id] = TemplateCount(template_id, "", 0, Counter(), message)
+        entry.lines += 1
+        entry.services[service] += 1
+    for entry in found.values():
+        entry.template = templates.template(entry.template_id) or ""
+    return sorted(found.values(), key=lambda e: (-e.lines, e.template_id))

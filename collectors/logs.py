@@ -37,6 +37,13 @@ def ecs_field(source: Mapping[str, Any], dotted: str) -> Any:
     return ecs_field(inner, rest) if rest and isinstance(inner, Mapping) else None
 
 
+def line_of(source: Mapping[str, Any]) -> tuple[str, str, str]:
+    """An ECS document's service, level (lower case) and message."""
+    service = str(ecs_field(source, "service.name") or "unknown")
+    level = str(ecs_field(source, "log.level") or "").lower()
+    return service, level, str(ecs_field(source, "message") or ecs_field(source, "error.message") or "")
+
+
 class _WindowCounts:
     """What one window holds, before templates are mined (so a failed read leaves Drain untouched)."""
 
@@ -119,58 +126,16 @@ class LogCollector:
     def _read_window(self, start: float, end: float) -> _WindowCounts:
         counts = _WindowCounts()
         for source in self._documents(start, end):
-            service = str(ecs_field(source, "service.name") or "unknown")
-            level = str(ecs_field(source, "log.level") or "").lower()
-            message = ecs_field(source, "message") or ecs_field(source, "error.message") or ""
+            service, level, message = line_of(source)
             counts.lines[service] += 1
             if level in self.error_levels:
                 counts.errors[service] += 1
-            counts.messages[service, str(message)] += 1
+            counts.messages[service, message] += 1
         return counts
 
     def _documents(self, start: float, end: float) -> Iterator[Mapping[str, Any]]:
         es = self.es.options(request_timeout=self.request_timeout)
-        window_range = {
-            "range": {
-                "@timestamp": {"gte": round(start * 1000), "lt": round(end * 1000), "format": "epoch_millis"}
-            }
-        }
-        # The range as index_filter lets Elasticsearch leave out daily indices of other days entirely;
-        # ignore_unavailable makes a missing index (nothing shipped yet, deleted by retention) empty.
-        pit = es.open_point_in_time(
-            index=self.index, keep_alive=_KEEP_ALIVE, ignore_unavailable=True, index_filter=window_range
-        )
-        pit_id: str = pit["id"]
-        try:
-            search_after: list[Any] | None = None
-            while True:
-                page = es.search(
-                    pit={"id": pit_id, "keep_alive": _KEEP_ALIVE},
-                    query=window_range,
-                    # _shard_doc breaks ties between lines of the same millisecond, so no page boundary
-                    # can skip or repeat one; unmapped_type tolerates an index without @timestamp.
-                    sort=[{"@timestamp": {"order": "asc", "unmapped_type": "date"}}, {"_shard_doc": "asc"}],
-                    search_after=search_after,
-                    size=self.page_size,
-                    source={"includes": _SOURCE_FIELDS},
-                    track_total_hits=False,
-                    allow_partial_search_results=False,
-                )
-                body = page.body
-                if body.get("_shards", {}).get("failed"):
-                    raise _PartialResults(body["_shards"])
-                pit_id = body.get("pit_id", pit_id)  # the id may change between pages
-                hits = body["hits"]["hits"]
-                for hit in hits:
-                    yield hit.get("_source") or {}
-                if len(hits) < self.page_size:
-                    return
-                search_after = hits[-1]["sort"]
-        finally:
-            try:
-                es.close_point_in_time(id=pit_id)
-            except (ApiError, TransportError) as exc:  # it expires after keep_alive anyway
-                log.debug("%s: closing a point in time failed: %s", self.name, exc)
+        return read_documents(es, self.index, start, end, self.page_size, self.name)
 
     def _emit(self, result: Collection, counts: _WindowCounts, end: float) -> None:
         self.services.update(counts.lines)
@@ -191,6 +156,54 @@ class LogCollector:
             service, template_id = key
             series = SeriesKey(TEMPLATE_LINES, labels_of({"service": service, "template_id": template_id}))
             result.add(series, Point(end, float(per_template[key])))
+
+
+def read_documents(
+    es: Elasticsearch, index: str, start: float, end: float, page_size: int = 1000, name: str = "logs"
+) -> Iterator[Mapping[str, Any]]:
+    """Every document of ``index`` with ``@timestamp`` in [start, end), oldest first, each exactly once
+    (a point in time and ``search_after``); raises on an error or a partial result."""
+    window_range = {
+        "range": {
+            "@timestamp": {"gte": round(start * 1000), "lt": round(end * 1000), "format": "epoch_millis"}
+        }
+    }
+    # The range as index_filter lets Elasticsearch leave out daily indices of other days entirely;
+    # ignore_unavailable makes a missing index (nothing shipped yet, deleted by retention) empty.
+    pit = es.open_point_in_time(
+        index=index, keep_alive=_KEEP_ALIVE, ignore_unavailable=True, index_filter=window_range
+    )
+    pit_id: str = pit["id"]
+    try:
+        search_after: list[Any] | None = None
+        while True:
+            page = es.search(
+                pit={"id": pit_id, "keep_alive": _KEEP_ALIVE},
+                query=window_range,
+                # _shard_doc breaks ties between lines of the same millisecond, so no page boundary
+                # can skip or repeat one; unmapped_type tolerates an index without @timestamp.
+                sort=[{"@timestamp": {"order": "asc", "unmapped_type": "date"}}, {"_shard_doc": "asc"}],
+                search_after=search_after,
+                size=page_size,
+                source={"includes": _SOURCE_FIELDS},
+                track_total_hits=False,
+                allow_partial_search_results=False,
+            )
+            body = page.body
+            if body.get("_shards", {}).get("failed"):
+                raise _PartialResults(body["_shards"])
+            pit_id = body.get("pit_id", pit_id)  # the id may change between pages
+            hits = body["hits"]["hits"]
+            for hit in hits:
+                yield hit.get("_source") or {}
+            if len(hits) < page_size:
+                return
+            search_after = hits[-1]["sort"]
+    finally:
+        try:
+            es.close_point_in_time(id=pit_id)
+        except (ApiError, TransportError) as exc:  # it expires after keep_alive anyway
+            log.debug("%s: closing a point in time failed: %s", name, exc)
 
 
 class _PartialResults(Exception):

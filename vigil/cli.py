@@ -12,6 +12,7 @@ from rich.table import Table
 from vigil.alerts_cli import app as alerts_app
 from vigil.console import console
 from vigil.dashboards_cli import app as dashboards_app
+from vigil.logs_cli import app as logs_app
 from vigil.marketplace_cli import app as marketplace_app
 from vigil.stack import Stack, StackError
 from vigil.stack.install import InstallError
@@ -36,6 +37,7 @@ app.add_typer(marketplace_app, name="marketplace")
 app.add_typer(alerts_app, name="alerts")
 app.add_typer(dashboards_app, name="dashboards")
 app.add_typer(system_app, name="system")
+app.add_typer(logs_app, name="logs")
 
 Components = Annotated[list[str] | None, typer.Argument(help="component names; all when omitted")]
 

@@ -161,3 +161,46 @@ def test_short_messages_differing_in_one_word_stay_apart() -> None:
     templates = LogTemplates()
     ids = {templates.add(message)[0] for message in ("cupsd startup succeeded", "cupsd shutdown succeeded")}
     assert len(ids) == 2
+
+
+def test_vigil_run_keeps_each_replicas_templates_with_its_state(tmp_path: Path) -> None:
+    """The log novelty detector's series are labelled by template id: after a restart the same message
+    must come back under the same id, or what was learned about it is learned about another."""
+    from vigil.collectors.logs import LogCollector
+    from vigil.config import VigilConfig
+    from vigil.runtime.build import build_collectors
+    from vigil.runtime.service import templates_state
+
+    config = VigilConfig.model_validate(
+        {
+            "state_dir": str(tmp_path),
+            "shard": {"index": 1, "count": 2},
+            "sources": {"elasticsearch": {"url": "http://127.0.0.1:9"}},
+        }
+    )
+    state = templates_state(config)
+    assert state == tmp_path / "log-templates-1-of-2.json"  # one file per replica, as its checkpoint
+
+    def templates(state: Path | None) -> LogTemplates:
+        (collector,) = build_collectors(config, state)
+        assert isinstance(collector, LogCollector)
+        return collector.templates
+
+    first = templates(state)
+    placed = first.add("order 17 placed by customer 4")[0]
+    paid = first.add("payment 9 captured")[0]
+    again = templates(state)  # the process restarted
+    assert again.add("payment 12 captured")[0] == paid
+    assert again.add("order 18 placed by customer 5")[0] == placed
+    assert len(templates(None)) == 0  # without the state (no checkpointing) a replica starts over
+
+
+def test_counted_templates_carry_their_final_text_and_first_example() -> None:
+    from vigil.collectors.log_templates import count_templates
+
+    lines = [("cart", "cart emptied"), ("orders", "order placed by alice"), ("orders", "order placed by bob")]
+    lines += [("orders", "order placed by carol"), ("cart", "cart emptied")]
+    counted = count_templates(lines, LogTemplates())
+    assert [(c.template, c.lines) for c in counted] == [("order placed by <*>", 3), ("cart emptied", 2)]
+    assert counted[0].example == "order placed by alice"  # as written, before it generalised
+    assert counted[0].services == {"orders": 3}

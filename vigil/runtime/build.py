@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from vigil.collectors.model import Collector, SeriesKey
@@ -75,7 +76,9 @@ def build_composites(config: VigilConfig) -> list[Composite]:
     return composites
 
 
-def build_collectors(config: VigilConfig) -> list[Collector]:
+def build_collectors(config: VigilConfig, templates_state: Path | None = None) -> list[Collector]:
+    """The config's collectors; with ``templates_state`` the log templates are kept in that file (and
+    loaded from it), so a template keeps its id, and its series, across restarts."""
     collectors: list[Collector] = []
     sources = config.sources
     via_prometheus = config.metric_source == "prometheus"
@@ -110,13 +113,19 @@ def build_collectors(config: VigilConfig) -> list[Collector]:
     if sources.elasticsearch is not None:
         from elasticsearch import Elasticsearch
 
+        from vigil.collectors.log_templates import LogTemplates
         from vigil.collectors.logs import LogCollector
 
         e = sources.elasticsearch
         es = Elasticsearch(e.url, request_timeout=10, max_retries=1)
         collectors.append(
             LogCollector(
-                "elasticsearch", es, index=e.index, window=e.window, initial_lookback=e.initial_lookback
+                "elasticsearch",
+                es,
+                index=e.index,
+                window=e.window,
+                initial_lookback=e.initial_lookback,
+                templates=LogTemplates(templates_state),
             )
         )
     return collectors

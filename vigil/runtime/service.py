@@ -42,15 +42,20 @@ def first_round(now: float, interval: float) -> datetime:
     return datetime.fromtimestamp(align_up(now, interval) + ROUND_DELAY, tz=UTC)
 
 
-def build_engine(config: VigilConfig) -> Engine:
+def build_engine(config: VigilConfig, templates_state: Path | None = None) -> Engine:
     return Engine(
-        build_collectors(config),
+        build_collectors(config, templates_state),
         detector_factory(config),
         composites=build_composites(config),
         shard=(config.shard.index, config.shard.count),
         window_points=config.window_points,
         max_series=config.max_series,
     )
+
+
+def templates_state(config: VigilConfig) -> Path:
+    """This replica's log templates: their ids label its template series, kept like its checkpoint."""
+    return config.state_dir / f"log-templates-{config.shard.index}-of-{config.shard.count}.json"
 
 
 def checkpoint_for(config: VigilConfig) -> Checkpoint:
@@ -158,7 +163,8 @@ def register_with_prometheus(targets_file: Path, host: str, port: int) -> None:
 
 
 def run(config: VigilConfig) -> None:
-    engine = build_engine(config)
+    # What the detectors learned about each template series is kept only if the ids are kept too.
+    engine = build_engine(config, templates_state(config) if config.checkpoint_interval > 0 else None)
     if not engine.collectors:
         raise ValueError("nothing to watch: configure at least one source with signals")
     checkpoint = checkpoint_for(config) if config.checkpoint_interval > 0 else None
