@@ -204,3 +204,14 @@ def test_counted_templates_carry_their_final_text_and_first_example() -> None:
     assert [(c.template, c.lines) for c in counted] == [("order placed by <*>", 3), ("cart emptied", 2)]
     assert counted[0].example == "order placed by alice"  # as written, before it generalised
     assert counted[0].services == {"orders": 3}
+
+
+def test_a_repeated_message_takes_its_twins_template_without_a_second_search() -> None:
+    templates = LogTemplates()
+    first = templates.add("order 17 paid in 35ms")
+    assert templates.add("order 18 paid in 12ms")[0] == first[0]  # the same once masked: the memo
+    assert templates.miner.drain.id_to_cluster[int(first[0])].size == 2  # counted all the same
+    # A quoted value may hold spaces: such lines are masked whole, as Drain always did.
+    quoted = templates.add('search "red shoes" returned 4 items')
+    assert templates.add('search "blue summer dress" returned 9 items')[0] == quoted[0]
+    assert templates.template(quoted[0]) == "search <STR> returned <NUM> items"
