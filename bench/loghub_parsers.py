@@ -14,6 +14,7 @@ import csv
 import io
 import logging
 import tempfile
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -87,8 +88,6 @@ BASELINES: dict[str, Parser] = {
 def speed(lines: Sequence[str], rounds: int = 3) -> dict[str, float]:
     """Lines per second of vigil's defaults and drain3's defaults on the same lines, measured in turns
     (best of ``rounds`` each) so that a busy machine slows both alike."""
-    import time
-
     best = {"vigil": 0.0, "drain3": 0.0}
     for _ in range(rounds):
         for name in best:

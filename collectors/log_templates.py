@@ -282,7 +282,7 @@ class LogTemplates:
             if known is None:
                 if len(masked) >= TWINS_KEPT:
                     masked.clear()
-                maskable = self._spans_tokens or _MASKABLE.search(token) is not None
+                maskable = _MASKABLE.search(token) is not None
                 known = masked[token] = self.miner.masker.mask(token) if maskable else token
             key.append(known)
         return tuple(key)

@@ -61,12 +61,12 @@ def templates(
             copy = Path(work) / state.name
             shutil.copyfile(state, copy)
         miner = LogTemplates(copy)
-        es = Elasticsearch(url, request_timeout=30)
         try:
-            lines = (line_of(source) for source in read_documents(es, index, end - seconds, end))
-            counted = count_templates(
-                ((svc, message) for svc, _, message in lines if service in (None, svc)), miner
-            )
+            with Elasticsearch(url, request_timeout=30) as es:
+                lines = (line_of(source) for source in read_documents(es, index, end - seconds, end))
+                counted = count_templates(
+                    ((svc, message) for svc, _, message in lines if service in (None, svc)), miner
+                )
         except (ApiError, TransportError) as error:
             console.print(f"[red]reading {escape(index)} from {escape(url)}: {escape(str(error))}[/]")
             raise typer.Exit(1) from error

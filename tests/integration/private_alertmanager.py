@@ -7,7 +7,6 @@ stack's Alertmanager is never touched.
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import threading
 import time
@@ -25,6 +24,7 @@ from vigil.alerts.alertmanager_config import WEBHOOK_PATH, ReceiverSettings, Tim
 from vigil.alerts.model import Alert
 from vigil.alerts.webhook import NOTIFICATIONS_PATH, WebhookPayload
 from vigil.demo_marketplace.catalog import SYSTEM
+from vigil.stack.private_prometheus import free_port
 from vigil.system import System
 
 SECRET = "webhook-test-secret-4f1c"
@@ -37,12 +37,6 @@ TIMING = Timing(
     resolve_timeout="5m",
 )
 GROUP_INTERVAL = 2.0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def wait_for(what: str, check: Callable[[], Any], timeout: float = 60.0) -> Any:

@@ -10,8 +10,9 @@ import httpx
 import pytest
 import yaml
 
-from tests.integration.private_alertmanager import free_port, wait_for
+from tests.integration.private_alertmanager import wait_for
 from tests.integration.vigil_process import jobs_waiting, start_vigil
+from vigil.stack.private_prometheus import free_port
 
 pytestmark = pytest.mark.integration
 

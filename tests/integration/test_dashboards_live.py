@@ -22,7 +22,6 @@ from elasticsearch import Elasticsearch
 from typer.testing import CliRunner
 
 from tests.integration.market import checkout
-from tests.integration.private_alertmanager import free_port
 from tests.integration.vigil_process import running_vigil
 from vigil.cli import app
 from vigil.config import read_config
@@ -34,6 +33,7 @@ from vigil.demo_marketplace.faults import Injector
 from vigil.demo_marketplace.loadgen import start_load, stop_load
 from vigil.demo_marketplace.runner import Marketplace
 from vigil.stack import Stack
+from vigil.stack.private_prometheus import free_port
 from vigil.stack.settings import StackSettings
 from vigil.system import load_system
 

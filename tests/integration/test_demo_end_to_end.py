@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from tests.integration.private_alertmanager import SECRET, alertmanager_calling, free_port
+from tests.integration.private_alertmanager import SECRET, alertmanager_calling
 from vigil.alerts.model import ANOMALY, KIND
 from vigil.alerts.webhook import NotificationStore, webhook_router
 from vigil.demo.report import write_report
@@ -25,6 +25,7 @@ from vigil.demo_marketplace.runner import Marketplace
 from vigil.runtime.engine import Engine
 from vigil.runtime.server import create_app
 from vigil.stack import Stack
+from vigil.stack.private_prometheus import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -16,13 +16,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.private_alertmanager import free_port
 from tests.integration.private_prometheus import History, prometheus_with_history
 from vigil.collectors.model import SeriesKey
 from vigil.collectors.prometheus_api import PrometheusClient, PrometheusCollector, PromSignal
 from vigil.detectors.seasonal_baseline import SeasonalBaseline
 from vigil.runtime.engine import Engine
 from vigil.runtime.warm_start import warm_start
+from vigil.stack.private_prometheus import free_port
 
 pytestmark = pytest.mark.integration
 

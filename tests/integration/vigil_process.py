@@ -14,9 +14,9 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Gauge
 from prometheus_client.exposition import MetricsHandler
 
-from tests.integration.private_alertmanager import free_port
 from vigil.demo import vigil_process
 from vigil.stack import Stack
+from vigil.stack.private_prometheus import free_port
 
 
 @contextlib.contextmanager

@@ -13,11 +13,11 @@ scrape resolution, so vigil and the baselines are judged on the same data:
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from vigil.alerts.prometheus_rules import Links, burn_alert, sli_error_ratio, slo_events
+from vigil.collectors.prometheus_api import align_up
 from vigil.collectors.prometheus_client import PrometheusClient
 from vigil.collectors.promql import matchers
 from vigil.demo_marketplace.catalog import SYSTEM
@@ -101,7 +101,7 @@ def fires_at(
     """When ``rule`` first fired in [``after``, ``end``] on the data recorded since ``start``, evaluated
     on the step grid vigil's own rounds keep (``vigil.runtime.service.first_round``), so that both are
     judged on the same evaluation times."""
-    grid = math.ceil(start / STEP) * STEP
+    grid = align_up(start, STEP)
     result = client.query_range(rule.expr, grid, max(end, grid), STEP, name=rule.name)
     times = sorted({t for series in result for t, _ in series.values})
     return first_firing(times, start if after is None else after, rule.for_s)
