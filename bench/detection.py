@@ -2,14 +2,16 @@
 
     python bench/detection.py plan --seeds 1 2 3                 # the cases, without running anything
     python bench/detection.py record --seeds 1 --out REC         # act them out (~8 min per case)
+    python bench/detection.py record-logs REC                    # export logs a recording lacks
     python bench/detection.py replay REC [--config vigil.yaml]   # judge vigil on the recording (minutes)
     python bench/detection.py serve REC --port 9091              # its TSDB, for `vigil backtest` by hand
 
 ``record`` plays every case of the plan (``bench/detection_plan.py``: each fault of the marketplace's
 catalogue at a severity and in a phase of the sale drawn from the seed, plus a fault-free 5x surge per
-seed) and keeps a Prometheus TSDB snapshot with the ground truth. ``replay`` serves that snapshot from
-a private Prometheus and runs ``vigil backtest``'s replay (vigil's engine, alert rule and incidents, on
-an injected clock at the demo's pace) per case, then judges it as the demo does: the first SLO breach,
+seed) and keeps a Prometheus TSDB snapshot, each case's logs and the ground truth. ``replay`` serves
+that snapshot from a private Prometheus and runs ``vigil backtest``'s replay (vigil's engine, alert
+rule and incidents, on an injected clock at the demo's pace; the logs answer the log collector's reads)
+per case, then judges it as the demo does: the first SLO breach,
 a static rule at the SLO, a warning rule at half of it, the burn-rate alerts. JSON goes to stdout (and
 ``--out``), a table to stderr. ``--report-seeds`` keeps the figures of seeds that were not used to
 choose defaults apart from the rest.
@@ -48,6 +50,8 @@ def main(argv: list[str] | None = None) -> int:
     replay.add_argument("--config", type=Path, default=Path("vigil.yaml"))
     replay.add_argument("--report-seeds", type=int, nargs="*", help="seeds reported apart (held out)")
     replay.add_argument("--out", type=Path, help="also write the JSON report here")
+    logs = commands.add_parser("record-logs", help="export from Elasticsearch the logs a recording lacks")
+    logs.add_argument("recording", type=Path)
     serve = commands.add_parser("serve")
     serve.add_argument("recording", type=Path)
     serve.add_argument("--port", type=int, default=9091)
@@ -55,6 +59,13 @@ def main(argv: list[str] | None = None) -> int:
     err = Console(stderr=True, width=200)
     if args.command == "serve":
         return _serve(args.recording, args.port, err)
+    if args.command == "record-logs":
+        from bench.detection_record import record_logs
+        from vigil.stack.settings import StackSettings
+
+        exported = record_logs(args.recording, StackSettings().elasticsearch_url, err.print)
+        err.print(f"exported {exported} log documents")
+        return 0
     if args.command == "replay":
         from bench.detection_replay import replay_recording, summary_table
 

@@ -11,7 +11,7 @@ before the fault (or anywhere in a fault-free surge) are false alerts.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from alerts.alertmanager_config import Timing
@@ -66,12 +66,32 @@ def about(episode: Episode) -> str:
     return episode.about or labels.get("service") or labels.get("component") or ""
 
 
-def notifications(alerts: Sequence[Episode], incident: Incident, timing: Timing) -> int:
+@dataclass(frozen=True)
+class Told:
+    """What Alertmanager sent about one incident: notifications that raise or update a page or ticket
+    (some alert of it firing), and resolutions (every alert it told of resolved). A resolution closes
+    what its group raised (PagerDuty and Opsgenie receive it under the same dedup key): it is counted
+    apart, not as a second problem."""
+
+    firing: int = 0
+    resolved: int = 0
+
+    def __add__(self, other: Told) -> Told:
+        return Told(self.firing + other.firing, self.resolved + other.resolved)
+
+    @property
+    def total(self) -> int:
+        return self.firing + self.resolved
+
+
+def notifications(alerts: Sequence[Episode], incident: Incident, timing: Timing) -> Told:
     """Notifications Alertmanager sends about one incident, modelled on its dispatcher with vigil's
     generated config: one group per (incident label, severity); a group flushes group_wait after it is
     created, then every group_interval while it holds alerts; a flush notifies when an alert fires that
     the last notification did not hold, when every alert it told of has resolved, or when one resolved
-    (send_resolved). A ticket is muted while a page of its incident fires (the inhibit rule)."""
+    (send_resolved). A ticket is muted while a page of its incident fires (the inhibit rule), even once
+    resolved: a ticket that ends under its page is never told resolved. The model is checked against the
+    real Alertmanager in tests/integration/test_notification_model.py."""
     members = [e for e in alerts if e.fingerprint in incident.alerts]
     label = {e: incident.label_of(e.fingerprint) for e in members}
     pages = [e for e in members if e.severity == PAGE]
@@ -83,7 +103,7 @@ def notifications(alerts: Sequence[Episode], incident: Incident, timing: Timing)
     for e in members:
         groups.setdefault((label[e], e.severity), []).append(e)
     interval = parse_duration(timing.group_interval)
-    total = 0
+    total = Told()
     for (_, severity), group in groups.items():
         wait = parse_duration(timing.page_group_wait if severity == PAGE else timing.ticket_group_wait)
         total += _group_notifications(group, wait, interval, muted)
@@ -92,15 +112,20 @@ def notifications(alerts: Sequence[Episode], incident: Incident, timing: Timing)
 
 def _group_notifications(
     group: list[Episode], wait: float, interval: float, muted: Callable[[Episode, float], bool]
-) -> int:
-    sent, told_firing, told_resolved = 0, set[Episode](), set[Episode]()
+) -> Told:
+    sent, told_firing, told_resolved = Told(), set[Episode](), set[Episode]()
     told, gone = False, set[Episode]()
     t = min(e.start for e in group) + wait
     while True:
         present = [e for e in group if e.start <= t and e not in gone]
-        firing = {e for e in present if t < e.end and not muted(e, t)}
-        resolved = {e for e in present if e.end <= t}
-        if not told:
+        # The inhibit stage drops muted alerts, resolved or not, before anything else; a flush left with
+        # none stops there (Alertmanager's pipeline ends on an empty list) and tells nothing.
+        heard = [e for e in present if not muted(e, t)]
+        firing = {e for e in heard if t < e.end}
+        resolved = {e for e in heard if e.end <= t}
+        if not heard:
+            notify = False
+        elif not told:
             notify = bool(firing)
         elif not firing <= told_firing:
             notify = True
@@ -109,8 +134,9 @@ def _group_notifications(
         else:
             notify = not resolved <= told_resolved
         if notify:
-            sent, told, told_firing, told_resolved = sent + 1, True, firing, resolved
-        gone |= resolved  # a flush drops the resolved alerts from the group
+            sent += Told(1, 0) if firing else Told(0, 1)
+            told, told_firing, told_resolved = True, firing, resolved
+        gone |= {e for e in present if e.end <= t}  # a flush drops resolved alerts, muted ones too
         if any(t < e.end for e in present):
             t += interval
             continue
@@ -167,7 +193,7 @@ def judge(case: dict[str, Any], result: Backtest, client: PrometheusClient) -> d
         "vigil_about": about(first) if first else None,
         "likely_cause": incident.likely_cause if incident else None,
         "culprit_rank": rank,
-        "notifications": notifications(result.episodes, incident, Timing()) if incident else 0,
+        **_told(notifications(result.episodes, incident, Timing()) if incident else Told()),
         "unrelated_alerts": len([e for e in result.episodes if e.start >= fault_start and e not in during]),
         "alerts": [_brief(e, fault_start) for e in result.episodes if e.start >= fault_start],
     }
@@ -176,6 +202,10 @@ def judge(case: dict[str, Any], result: Backtest, client: PrometheusClient) -> d
         row[f"lead_vs_{baseline}_s"] = None if alert_at is None or then is None else round(then - alert_at, 1)
     row["in_time"] = in_time(alert_at, times["breach"], fault_start)
     return row
+
+
+def _told(told: Told) -> dict[str, int]:
+    return {"notifications": told.firing, "resolutions": told.resolved}
 
 
 def in_time(alert_at: float | None, breach: float | None, fault_start: float) -> bool | None:

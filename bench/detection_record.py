@@ -6,8 +6,10 @@ the case's fault at its time, stop the load. vigil does not run: the recording i
 replaying it through vigil's engine (``bench/detection.py replay``), with any configuration.
 
 A recording directory holds ``manifest.json`` (the cases, when each ran, the injector's ground truth,
-written after every case: recording again into the same directory plays only the cases it lacks) and,
-at the end, ``prometheus/``: a snapshot of the stack's TSDB taken through Prometheus' admin API.
+written after every case: recording again into the same directory plays only the cases it lacks),
+``logs/<case>.jsonl.gz`` (the case's Elasticsearch documents, exported after it: ``record_logs`` exports
+them later for a recording that lacks them, while Elasticsearch still holds them) and, at the end,
+``prometheus/``: a snapshot of the stack's TSDB taken through Prometheus' admin API.
 """
 
 from __future__ import annotations
@@ -21,8 +23,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from elasticsearch import Elasticsearch
 
 from bench.detection_plan import FAULT_FOR, PHASES, Case
+from vigil.backtest_logs import export_logs
 from vigil.collectors.prometheus_client import PrometheusClient
 from vigil.demo.run import ensure_running, settle
 from vigil.demo_marketplace.faults import Injector
@@ -32,6 +36,7 @@ from vigil.stack import Stack
 
 MANIFEST = "manifest.json"
 SCRAPE_STEP = 5.0  # the stack's scrape interval: the resolution the recording is judged at
+LOG_INDEX = "logs-marketplace-*"  # where the marketplace's shipper writes its ECS documents
 
 
 def read_manifest(directory: Path) -> dict[str, Any]:
@@ -76,10 +81,42 @@ def record(
         say(f"[{number}/{len(cases)}] {case.id}")
         manifest["cases"].append(_play(case, market, out, base_users))
         _write_manifest(out, manifest)
+        record_logs(out, stack.settings.elasticsearch_url, say, only=[case.id])
     say("taking a snapshot of Prometheus' TSDB...")
     manifest["prometheus"] = _snapshot(stack.settings.prometheus_url, stack.settings.home, out / "prometheus")
     _write_manifest(out, manifest)
     return manifest
+
+
+def logs_of(directory: Path, case_id: str) -> Path:
+    return directory / "logs" / f"{case_id}.jsonl.gz"
+
+
+def record_logs(
+    directory: Path,
+    elasticsearch_url: str,
+    say: Callable[[str], None] = print,
+    *,
+    index: str = LOG_INDEX,
+    only: list[str] | None = None,
+) -> int:
+    """Export each recorded case's log documents (those it lacks, or ``only`` these) from Elasticsearch;
+    returns how many were exported."""
+    manifest = read_manifest(directory)
+    total = 0
+    with Elasticsearch(elasticsearch_url, request_timeout=60) as es:
+        for case in manifest["cases"]:
+            path = logs_of(directory, case["id"])
+            if (only is not None and case["id"] not in only) or (only is None and path.exists()):
+                continue
+            count = export_logs(es, index, case["started"], case["ended"], path)
+            if count == 0:
+                path.unlink()  # Elasticsearch no longer holds them (or never did): no file, not an empty one
+                say(f"{case['id']}: no log documents in {index} (retention?); the replay reads none")
+                continue
+            say(f"{case['id']}: {count} log documents -> {path}")
+            total += count
+    return total
 
 
 def _play(case: Case, market: Marketplace, out: Path, base_users: int) -> dict[str, Any]:

@@ -4,7 +4,9 @@ The recording's TSDB snapshot is copied to a temporary directory and served by a
 (scraping nothing, on a free loopback port). Every case is replayed from its own start, as a fresh
 ``vigil run`` at the demo's pace would have watched it (detectors learn normal in the case's steady
 phase), through ``vigil.backtest`` (the engine, the config's alert rule and incident tracker), then
-judged (``bench/detection_judge.py``). Only signals Prometheus holds are replayed; log signals are not.
+judged (``bench/detection_judge.py``). A case with its logs exported beside the recording replays the
+log signals too (``vigil.backtest_logs``: its documents answer the log collector's reads); a case
+without them is replayed from Prometheus alone, and its row says so (``logs: null``).
 """
 
 from __future__ import annotations
@@ -21,9 +23,10 @@ from typing import Any
 from rich.table import Table
 
 from bench.detection_judge import judge
-from bench.detection_record import read_manifest
+from bench.detection_record import logs_of, read_manifest
 from vigil.backtest import Overrides, run_backtest, select_signals
 from vigil.backtest_faults import Fault
+from vigil.backtest_logs import RecordedLogs
 from vigil.collectors.prometheus_client import PrometheusClient
 from vigil.config import VigilConfig, read_config
 from vigil.demo.vigil_process import demo_config
@@ -75,10 +78,13 @@ def replay_recording(
                     [Fault(truth["fault"], truth["service"], truth["start"], truth["end"])] if truth else []
                 )
                 began = time.monotonic()
+                path = logs_of(directory, case["id"])
+                logs = RecordedLogs.load(path) if path.exists() else None
                 result = run_backtest(
-                    config, client, signals, case["started"], case["ended"], Overrides(), faults=faults
+                    config, client, signals, case["started"], case["ended"], Overrides(), faults, logs=logs
                 )
                 row = judge(case, result, client)
+                row["logs"] = len(logs) if logs is not None else None
                 row["replay_s"] = round(time.monotonic() - began, 1)
                 say(f"{case['id']}: vigil {row.get('vigil_after_s')}, breach {row.get('breach_after_s')}")
                 rows.append(row)
@@ -114,7 +120,11 @@ def summarise(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
             sum(r.get("lead_vs_static_s") is not None and r["lead_vs_static_s"] >= 0 for r in statics),
             len(statics),
         ),
+        # raised or updated a page or ticket; and with the resolutions that closed them
         "max_notifications_per_incident": max((r.get("notifications", 0) for r in faults), default=0),
+        "max_with_resolutions_per_incident": max(
+            (r.get("notifications", 0) + r.get("resolutions", 0) for r in faults), default=0
+        ),
         "false_alerts": false,
         "fault_free_hours": round(quiet_h, 3),
         "false_alerts_per_8h": round(false / quiet_h * 8, 2) if quiet_h else None,
@@ -142,7 +152,7 @@ def summary_table(report: dict[str, Any]) -> list[Table]:
         "in time",
         "cause",
         "rank",
-        "notif",
+        "notif+resolved",
         "false",
     ]
     for column in columns:
@@ -158,7 +168,7 @@ def summary_table(report: dict[str, Any]) -> list[Table]:
             _s(r.get("in_time")),
             _s(r.get("likely_cause")),
             _s(r.get("culprit_rank")),
-            _s(r.get("notifications")),
+            f"{r['notifications']}+{r['resolutions']}" if "resolutions" in r else _s(r.get("notifications")),
             str(len(r["false_alerts"])),
         )
     totals = Table(title="summary")

@@ -13,7 +13,7 @@ import logging
 import math
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from elasticsearch import ApiError, Elasticsearch, TransportError
@@ -24,7 +24,9 @@ from vigil.collectors.model import Collection, Point, SeriesKey, labels_of
 log = logging.getLogger(__name__)
 
 LINES, ERRORS, TEMPLATE_LINES = "log_lines", "log_errors", "log_template_lines"
-_SOURCE_FIELDS = ["service.name", "log.level", "message", "error.message"]
+SOURCE_FIELDS = ("service.name", "log.level", "message", "error.message")
+# Reads the documents of one window [start, end), oldest first; raises when it cannot read them all.
+DocumentReader = Callable[[float, float], Iterable[Mapping[str, Any]]]
 _KEEP_ALIVE = "1m"
 
 
@@ -60,8 +62,9 @@ class LogCollector:
     def __init__(
         self,
         name: str,
-        es: Elasticsearch,
+        es: Elasticsearch | None,
         *,
+        reader: DocumentReader | None = None,
         index: str = "logs-marketplace-*",
         window: float = 60,
         settle: float = 5,
@@ -76,6 +79,9 @@ class LogCollector:
     ) -> None:
         if window <= 0 or page_size <= 0:
             raise ValueError("window and page_size must be positive")
+        if (es is None) == (reader is None):
+            raise ValueError("give either an Elasticsearch client or a document reader (a recording's)")
+        self.reader = reader
         self.name, self.es, self.index = name, es, index
         self.window, self.settle, self.page_size = float(window), float(settle), page_size
         self.initial_lookback, self.max_lookback = float(initial_lookback), float(max_lookback)
@@ -133,7 +139,10 @@ class LogCollector:
             counts.messages[service, message] += 1
         return counts
 
-    def _documents(self, start: float, end: float) -> Iterator[Mapping[str, Any]]:
+    def _documents(self, start: float, end: float) -> Iterable[Mapping[str, Any]]:
+        if self.reader is not None:
+            return self.reader(start, end)
+        assert self.es is not None  # one of the two, checked in __init__
         es = self.es.options(request_timeout=self.request_timeout)
         return read_documents(es, self.index, start, end, self.page_size, self.name)
 
@@ -159,7 +168,13 @@ class LogCollector:
 
 
 def read_documents(
-    es: Elasticsearch, index: str, start: float, end: float, page_size: int = 1000, name: str = "logs"
+    es: Elasticsearch,
+    index: str,
+    start: float,
+    end: float,
+    page_size: int = 1000,
+    name: str = "logs",
+    fields: Sequence[str] = SOURCE_FIELDS,
 ) -> Iterator[Mapping[str, Any]]:
     """Every document of ``index`` with ``@timestamp`` in [start, end), oldest first, each exactly once
     (a point in time and ``search_after``); raises on an error or a partial result."""
@@ -185,7 +200,7 @@ def read_documents(
                 sort=[{"@timestamp": {"order": "asc", "unmapped_type": "date"}}, {"_shard_doc": "asc"}],
                 search_after=search_after,
                 size=page_size,
-                source={"includes": _SOURCE_FIELDS},
+                source={"includes": list(fields)},
                 track_total_hits=False,
                 allow_partial_search_results=False,
             )

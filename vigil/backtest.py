@@ -3,7 +3,8 @@
 History is read once with the collector ``vigil run`` uses (aligned steps, chunked range queries,
 series keyed by ``keep_labels``, duplicates and non-finite values dropped). Then a replay source
 hands a fresh ``Engine`` (the config's detectors, composites joined as in production), round after
-round on an injected clock every ``interval``, the points that had arrived by then; after each round
+round on an injected clock every ``interval``, the points that had arrived by then (and, with logs
+exported beside a recording, the log collector's counts of them, window by window); after each round
 the config's alert rule (threshold, ``for``, ``keep_firing_for``, hysteresis) and the incident tracker
 run on the engine's observations, exactly as in ``vigil run``. An episode is one alert from firing to
 resolution; with ground truth, episodes are matched to the faults that were injected, and each fault
@@ -13,7 +14,7 @@ gets the likely cause of the incident that covered it.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -21,7 +22,9 @@ from vigil.alerts.incidents import Incident, subject
 from vigil.alerts.model import Alert, fingerprint
 from vigil.alerts.rules import RuleEvaluator
 from vigil.backtest_faults import Episode, Fault, FaultMatch, match_faults
-from vigil.collectors.model import Collection, Point, SeriesKey
+from vigil.backtest_logs import RecordedLogs
+from vigil.collectors.logs import ERRORS, LINES, LogCollector
+from vigil.collectors.model import Collection, Collector, Point, SeriesKey
 from vigil.collectors.prometheus_api import (
     MAX_POINTS_PER_REQUEST,
     PrometheusClient,
@@ -30,7 +33,13 @@ from vigil.collectors.prometheus_api import (
 )
 from vigil.config import SignalConfig, VigilConfig
 from vigil.runtime.alerting import alert_rule, incident_tracker
-from vigil.runtime.build import build_composites, detector_factory, prom_signal, promql_of
+from vigil.runtime.build import (
+    LOG_NOVELTY_SIGNAL,
+    build_composites,
+    detector_factory,
+    prom_signal,
+    promql_of,
+)
 from vigil.runtime.engine import Engine
 from vigil.runtime.observe import observe
 from vigil.system import load_system
@@ -103,19 +112,48 @@ class Overrides:
     grace: float = 60.0  # an alert up to this long after a fault ended still detects it
 
 
+def log_collector(config: VigilConfig, logs: RecordedLogs, clock: Callable[[], float]) -> LogCollector | None:
+    """The collector ``vigil run`` would read logs with, reading ``logs`` instead of Elasticsearch;
+    None when the config reads no logs."""
+    e = config.sources.elasticsearch
+    if e is None:
+        return None
+    return LogCollector(
+        "elasticsearch",
+        None,
+        reader=logs,
+        index=e.index,
+        window=e.window,
+        initial_lookback=e.initial_lookback,
+        clock=clock,
+    )
+
+
+def log_signals(config: VigilConfig) -> set[str]:
+    """The signals the log collector's series are scored as (novelty: a join of template counts)."""
+    return {LINES, ERRORS} | ({LOG_NOVELTY_SIGNAL} if config.log_novelty is not None else set())
+
+
 def replay(
     config: VigilConfig,
     signals: Sequence[SignalConfig],
     series: dict[SeriesKey, list[Point]],
     span: tuple[float, float],
     overrides: Overrides,
+    logs: RecordedLogs | None = None,
 ) -> tuple[list[Episode], list[Incident]]:
-    """Run the engine, the alert rule and the incident tracker over the recorded ``series``."""
+    """Run the engine, the alert rule and the incident tracker over the recorded ``series`` (and the
+    recorded ``logs``, when the config reads logs)."""
     chosen = {s.name for s in signals}
     # The injected clock (no decision reads the real one), on the grid `vigil run`'s rounds keep.
     clock = [min(align_up(span[0], config.interval), span[1])]
+    sources: list[Collector] = [Replay(series)]
+    logs_read = log_collector(config, logs, lambda: clock[0]) if logs is not None else None
+    if logs_read is not None:
+        sources.append(logs_read)
+        chosen |= log_signals(config)
     engine = Engine(
-        [Replay(series)],
+        sources,
         detector_factory(config),  # the very detectors `vigil run` would start with
         composites=[c for c in build_composites(config) if c.name in chosen],
         max_series=config.max_series,
@@ -216,7 +254,10 @@ def run_backtest(
     overrides: Overrides,
     faults: Sequence[Fault] | None = None,
     max_points: int = MAX_POINTS_PER_REQUEST,
+    logs: RecordedLogs | None = None,
 ) -> Backtest:
+    """Replay ``signals`` over [start, end] from ``client`` (and ``logs``, exported beside a recording:
+    ``vigil.backtest_logs``), judged against ``faults`` when given."""
     known = {s.name: s for s in config.signals}
     queried = {name: known[name] for s in signals for name in (s.inputs or [s.name])}  # joins: their inputs
     replays: list[SignalReplay] = []
@@ -225,7 +266,7 @@ def run_backtest(
         read, found = read_history(client, signal, start, end, max_points)
         replays.append(read)
         series |= found
-    episodes, incidents = replay(config, signals, series, (start, end), overrides)
+    episodes, incidents = replay(config, signals, series, (start, end), overrides, logs)
     result = Backtest(start, end, replays, episodes, incidents)
     if faults is not None:
         result.faults, result.false_alarms = match_faults(episodes, faults, overrides.grace, incidents)

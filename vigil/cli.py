@@ -227,6 +227,12 @@ def backtest(
         str | None, typer.Option(help="below the resolve level this long to resolve; default: the config's")
     ] = None,
     grace: Annotated[str, typer.Option(help="alerts this long after a fault ended still detect it")] = "1m",
+    logs: Annotated[
+        Path | None,
+        typer.Option(
+            help="log documents exported beside a recording (.jsonl.gz): replay the log signals too"
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of tables")] = False,
 ) -> None:
     """Replay history from Prometheus through vigil's engine and alert rules: what would have fired, when."""
@@ -237,6 +243,7 @@ def backtest(
 
     from vigil import backtest as bt
     from vigil.backtest_faults import load_ground_truth
+    from vigil.backtest_logs import RecordedLogs
     from vigil.collectors.prometheus_client import PrometheusClient
     from vigil.config import ConfigError, load_config
     from vigil.durations import parse_duration, parse_moment
@@ -259,6 +266,7 @@ def backtest(
         if not begin < until:
             raise ValueError(f"--from ({start}) must be before --to ({end})")
         faults = load_ground_truth(ground_truth, begin, until) if ground_truth is not None else None
+        recorded = RecordedLogs.load(logs) if logs is not None else None
     except (ValueError, OSError) as error:
         console.print(f"[red]backtest: {escape(str(error))}[/]")
         raise typer.Exit(2) from error
@@ -269,7 +277,7 @@ def backtest(
     # Range reads are far larger than `vigil run`'s incremental rounds: allow them more time.
     with PrometheusClient(source.url, headers=source.headers, timeout=max(source.timeout, 60.0)) as client:
         try:
-            result = bt.run_backtest(settings, client, chosen, begin, until, overrides, faults)
+            result = bt.run_backtest(settings, client, chosen, begin, until, overrides, faults, logs=recorded)
         except bt.BacktestError as error:
             console.print(f"[red]backtest failed: {escape(str(error))}[/]")
             raise typer.Exit(1) from error

@@ -134,7 +134,7 @@ def running_alertmanager(home: Path, config: str) -> Iterator[Alertmanager]:
 
 @contextmanager
 def alertmanager_calling(
-    app: FastAPI, tmp_path: Path, system: System = SYSTEM
+    app: FastAPI, tmp_path: Path, system: System = SYSTEM, timing: Timing = TIMING
 ) -> Iterator[tuple[Vigil, Alertmanager]]:
     """``app`` served (it must include vigil's webhook router on ``SECRET``), and a private Alertmanager
     configured for ``system`` whose receivers call its webhook. The app comes first: Alertmanager must
@@ -144,6 +144,6 @@ def alertmanager_calling(
         secret.write_text(SECRET)
         receivers = ReceiverSettings(vigil_url=vigil.url + WEBHOOK_PATH, vigil_secret_file=secret)
         (tmp_path / "am").mkdir()
-        config = render(build_config(receivers, TIMING, system=system))
+        config = render(build_config(receivers, timing, system=system))
         with running_alertmanager(tmp_path / "am", config) as am:
             yield vigil, am

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -248,6 +249,11 @@ def test_cli_reports_config_and_argument_errors_with_exit_2(tmp_path: Path) -> N
     backwards = runner.invoke(app, ["backtest", "-c", str(path), "--from", "now", "--to", "-1h"])
     assert backwards.exit_code == 2
     assert "must be before" in backwards.output
+    damaged = tmp_path / "case.jsonl.gz"
+    damaged.write_bytes(gzip.compress(b'{"message": "a document without its time"}\n'))
+    bad_logs = runner.invoke(app, ["backtest", "-c", str(path), "--from", "-1h", "--logs", str(damaged)])
+    assert bad_logs.exit_code == 2
+    assert "case.jsonl.gz:1: not an exported log document" in bad_logs.output
 
 
 def test_vigil_run_keeps_its_rounds_on_the_step_grid_as_the_replay_does() -> None:

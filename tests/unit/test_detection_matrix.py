@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from alerts.alertmanager_config import Timing
-from bench.detection_judge import about, in_time, notifications
+from bench.detection_judge import Told, about, in_time, notifications
 from bench.detection_plan import FAULT_FOR, PHASES, SEVERITIES, START_IN, Case, plan
 from bench.detection_replay import summarise
 from vigil.alerts.incidents import Incident
@@ -60,22 +60,27 @@ def test_notifications_follow_alertmanagers_group_wait_interval_and_inhibition()
     timing = Timing()  # page group_wait 10 s, ticket 1 min; group_interval 5 min
     incident = Incident("i1", 0.0, {fp: Alert({"alertname": fp}) for fp in ("a", "b", "c", "d")})
     alerts = [_episode("a", 0, 200), _episode("b", 5, 200), _episode("x", 1, 9)]  # x: another incident's
-    # a and b fire within group_wait: one notification; both resolved by the next flush: one more
-    assert notifications(alerts, incident, timing) == 2
-    # c joins after the first notification: told with the resolutions, no third
-    assert notifications([*alerts, _episode("c", 100, 250)], incident, timing) == 2
+    # a and b fire within group_wait: one notification; both resolved by the next flush: one resolution
+    assert notifications(alerts, incident, timing) == Told(1, 1)
+    # c joins after the first notification: told with the resolutions, no third message
+    assert notifications([*alerts, _episode("c", 100, 250)], incident, timing) == Told(1, 1)
     # a ticket of the incident while its page fires is muted by the inhibit rule: never told
-    assert notifications([*alerts, _episode("c", 100, 250, "ticket")], incident, timing) == 2
-    # a ticket that fired (and was told) before the page: told, and told resolved, in its own group
+    assert notifications([*alerts, _episode("c", 100, 250, "ticket")], incident, timing) == Told(1, 1)
+    # a ticket that fired (and was told) before the page, heard again once the page ended: told
+    # resolved in its own group
     early = [_episode("a", 100, 350), _episode("d", 0, 400, "ticket")]
-    assert notifications(early, incident, timing) == 4
+    assert notifications(early, incident, timing) == Told(2, 2)
+    # ... but had it ended under the page, its resolution is muted too: never told
+    assert notifications(
+        [_episode("a", 100, 700), _episode("d", 0, 400, "ticket")], incident, timing
+    ) == Told(2, 1)
     # an alert that first joined another incident keeps that label: another group, not muted
     incident.merged_from["c"] = "i0"
-    assert notifications([*alerts, _episode("c", 100, 250, "ticket")], incident, timing) == 4
+    assert notifications([*alerts, _episode("c", 100, 250, "ticket")], incident, timing) == Told(2, 2)
     # an alert that comes back after its group emptied opens a new group: told again
-    assert (
-        notifications([_episode("a", 0, 50), _episode("a2", 1000, 1100)], _with(incident, "a2"), timing) == 4
-    )
+    assert notifications(
+        [_episode("a", 0, 50), _episode("a2", 1000, 1100)], _with(incident, "a2"), timing
+    ) == Told(2, 2)
 
 
 def _with(incident: Incident, fp: str) -> Incident:
