@@ -27,16 +27,18 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from drain3 import TemplateMiner
 from drain3.drain import Drain
 from drain3.file_persistence import FilePersistence
-from drain3.masking import MaskingInstruction
+from drain3.masking import LogMasker, MaskingInstruction
 from drain3.template_miner_config import TemplateMinerConfig
 
 # drain3 logs every new cluster and snapshot at INFO; one line per new template is noise in vigil's logs.
@@ -80,11 +82,32 @@ MASKS: tuple[tuple[str, str], ...] = (
     (r"(?<![\w.])[-+]?\d+(?:\.\d+)?(?!\.?\w)", "NUM"),
 )
 
+# What each of vigil's masks cannot match without: a line (or token) holding none of these characters is
+# left alone without running the mask's regex. Necessary conditions only, read off the patterns above
+# (every DURATION unit has an s, m or h), so masking gives exactly what running every regex gives.
+GUARDS = {
+    "STR": "[\"']",
+    "EMAIL": "@",
+    "UUID": "-",
+    "TIME": "[-:/]",
+    "PATH": "/",
+    "IP": r"\.",
+    "ID": "_",
+    "HEX": "[xXa-fA-F]",
+    "DURATION": "[smh]",
+    "NUM": r"\d",
+}
+
 # Where a mask can span a space (quotes, "2005-06-17 07:07", "Jun 17 07:07:00", "17/06/05 07:07"), a
 # line is masked whole, never token by token.
 _SPANNING = re.compile(rf"[\"']|\d[ ]+\d|(?:{_MONTHS}) ")
 _MASKABLE = re.compile(r"[\d/@]")  # every mask of MASKS needs one of these in the token
+_DIGIT = re.compile(r"\d")
+# The masks of MASKS see a digit only as a digit (\d, hex classes), but for the 0 of "0x": a token masks
+# alike with each of its digits 1-9 made 1, so "blk_123" and "blk_987" are masked once between them.
+_ONES = str.maketrans("23456789", "11111111")
 TWINS_KEPT = 100_000  # memo entries (tokens, masked messages) before they are forgotten
+_UNSEEN, _DIGITS_KEPT = object(), object()  # a line never seen; one whose masked tokens keep a digit
 
 PREFIX, SUFFIX = "<", ">"
 WILDCARD = f"{PREFIX}*{SUFFIX}"
@@ -92,9 +115,27 @@ WILDCARD = f"{PREFIX}*{SUFFIX}"
 _VARIABLE = re.compile(rf"{PREFIX}(?:[A-Z][A-Z0-9_]*|\*){SUFFIX}|\d+")
 
 
+@lru_cache(maxsize=65_536)  # Drain compares the same few template tokens with every message
 def shape(token: str) -> str:
     """``core.4505`` -> ``core.#``, ``<HEX>`` -> ``#``: tokens of one shape differ only in variables."""
     return _VARIABLE.sub("#", token)
+
+
+class GuardedMasker(LogMasker):
+    """drain3's masker, skipping a mask whose guard (``GUARDS``, by mask name) finds nothing to match in
+    what the earlier masks left; masks without a guard (users' own) always run."""
+
+    def __init__(self, instructions: Sequence[MaskingInstruction], prefix: str, suffix: str) -> None:
+        super().__init__(instructions, prefix, suffix)
+        self.guarded = [
+            (mi, re.compile(GUARDS[mi.mask_with]) if mi.mask_with in GUARDS else None) for mi in instructions
+        ]
+
+    def mask(self, content: str) -> str:
+        for mi, guard in self.guarded:
+            if guard is None or guard.search(content) is not None:
+                content = mi.mask(content, self.mask_prefix, self.mask_suffix)
+        return content
 
 
 class VariableAwareDrain(Drain):
@@ -228,6 +269,7 @@ class LogTemplates:
         extra_masks = tuple(extra_masks)
         config = default_config(sim_th, depth, max_clusters, extra_masks, extra_delimiters, masks)
         self.miner = TemplateMiner(None, config)
+        self.miner.masker = GuardedMasker(config.masking_instructions, PREFIX, SUFFIX)
         # drain3 builds its own Drain; swap in ours (same settings) before any saved state is loaded,
         # so a restored tree is matched the same way as the one that was saved.
         self.miner.drain = VariableAwareDrain(
@@ -239,8 +281,12 @@ class LogTemplates:
             param_str=WILDCARD,
             max_word_changes=max_word_changes,
         )
-        # Token -> its masked form, and masked message -> the template its first twin joined.
+        # Token (or its digits made 1) -> its masked form, and masked message -> the template its first
+        # twin joined.
         self._masked: dict[str, str] = {}
+        self._generic: dict[str, str | None] = {}  # None: a digit stays unmasked, mask the token itself
+        self._lines: dict[str, object] = {}  # a line, digits made 1 -> its key, None or _DIGITS_KEPT
+        self._said: dict[int, tuple[str, str]] = {}  # cluster id -> what add answers for it
         self._twins: dict[tuple[str, ...], int] = {}
         self._spans_tokens = bool(config.drain_extra_delimiters or extra_masks)
         self.state_path = Path(state_path) if state_path is not None else None
@@ -261,19 +307,51 @@ class LogTemplates:
             cluster = self.miner.drain.id_to_cluster.get(known) if known is not None else None
             if cluster is not None:  # None: never seen, or its template was evicted (max_clusters)
                 cluster.size += 1
-                return str(known), str(cluster.get_template())
-        result = self.miner.add_log_message(message)
-        if key is not None:
-            if len(self._twins) >= TWINS_KEPT:
-                self._twins.clear()  # a bounded memo: the next lines fill it again
-            self._twins[key] = result["cluster_id"]
-        return str(result["cluster_id"]), str(result["template_mined"])
+                said = self._said.get(cluster.cluster_id)
+                return said if said is not None else self._say(cluster.cluster_id, cluster.get_template())
+        if key is None:
+            result = self.miner.add_log_message(message)
+            return self._say(result["cluster_id"], result["template_mined"])
+        cluster_id, template = self._learn(" ".join(key))
+        if len(self._twins) >= TWINS_KEPT:
+            self._twins.clear()  # a bounded memo: the next lines fill it again
+        self._twins[key] = cluster_id
+        return self._say(cluster_id, template)
+
+    def _say(self, cluster_id: int, template: str) -> tuple[str, str]:
+        """(id, text) as ``add`` answers, kept until Drain changes the template: only Drain's own
+        ``add_log_message`` does, and each of its answers passes here."""
+        if len(self._said) >= TWINS_KEPT:
+            self._said.clear()
+        said = self._said[cluster_id] = (str(cluster_id), str(template))
+        return said
+
+    def _learn(self, masked: str) -> tuple[int, str]:
+        """A message already masked (its tokens', joined: what masking the line gives) into Drain, and
+        the miner's state saved when it changed, as ``TemplateMiner.add_log_message`` does after masking."""
+        miner = self.miner
+        cluster, change_type = miner.drain.add_log_message(masked)
+        if miner.persistence_handler is not None:
+            reason = miner.get_snapshot_reason(change_type, cluster.cluster_id)
+            if reason:
+                miner.save_state(reason)
+                miner.last_save_time = time.time()
+        return cluster.cluster_id, str(cluster.get_template())
 
     def _key(self, message: str) -> tuple[str, ...] | None:
         """The message's tokens, each masked on its own: two messages with one key are one message to
         Drain. None where masking token by token could differ from masking the line (a mask that
         spans spaces: quoted strings, dates with a time after a space; extra delimiters)."""
-        if self._spans_tokens or _SPANNING.search(message) is not None:
+        if self._spans_tokens:
+            return None
+        # Lines that differ only in their digits' values (1-9) mask alike, unless a digit survives the
+        # masks ("core.4505"): a line whose key holds no digit is remembered by its digits made 1.
+        generic = message.translate(_ONES)
+        seen = self._lines.get(generic, _UNSEEN)
+        if seen is not _UNSEEN and seen is not _DIGITS_KEPT:
+            return seen  # type: ignore[return-value]  # a key, or None for a line masked whole
+        if seen is _UNSEEN and _SPANNING.search(message) is not None:
+            self._remember(generic, None)
             return None
         masked = self._masked
         key = []
@@ -282,10 +360,29 @@ class LogTemplates:
             if known is None:
                 if len(masked) >= TWINS_KEPT:
                     masked.clear()
-                maskable = _MASKABLE.search(token) is not None
-                known = masked[token] = self.miner.masker.mask(token) if maskable else token
+                known = masked[token] = self._mask_token(token)
             key.append(known)
+        if seen is _UNSEEN:
+            self._remember(generic, _DIGITS_KEPT if any(map(_DIGIT.search, key)) else tuple(key))
         return tuple(key)
+
+    def _remember(self, generic: str, key: object) -> None:
+        if len(self._lines) >= TWINS_KEPT:
+            self._lines.clear()
+        self._lines[generic] = key
+
+    def _mask_token(self, token: str) -> str:
+        if _MASKABLE.search(token) is None:
+            return token
+        generic_masks = self._generic
+        generic = token.translate(_ONES)
+        if generic not in generic_masks:
+            if len(generic_masks) >= TWINS_KEPT:
+                generic_masks.clear()
+            masked = self.miner.masker.mask(generic)
+            generic_masks[generic] = None if _DIGIT.search(masked) else masked
+        known = generic_masks[generic]
+        return known if known is not None else str(self.miner.masker.mask(token))
 
     def mask(self, message: str) -> str:
         """``message`` with its variable parts masked, as Drain sees it (useful to debug the patterns)."""

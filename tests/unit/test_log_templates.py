@@ -5,8 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from drain3.masking import LogMasker
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from vigil.collectors.log_templates import LogTemplates
+from vigil.collectors.log_templates import GuardedMasker, LogTemplates, default_config
 
 
 @pytest.mark.parametrize(
@@ -215,3 +218,60 @@ def test_a_repeated_message_takes_its_twins_template_without_a_second_search() -
     quoted = templates.add('search "red shoes" returned 4 items')
     assert templates.add('search "blue summer dress" returned 9 items')[0] == quoted[0]
     assert templates.template(quoted[0]) == "search <STR> returned <NUM> items"
+
+
+# --- the shortcuts change nothing: guarded masks, per-token and per-line memos ----------------------------
+
+_MASK_ALPHABET = "0123456789abcdefxXsmhABCZ_-:/.@'\" <>kqz"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=_MASK_ALPHABET, max_size=40))
+def test_guarded_masks_mask_exactly_as_running_every_mask(text: str) -> None:
+    config = default_config()
+    plain = LogMasker(config.masking_instructions, config.mask_prefix, config.mask_suffix)
+    guarded = GuardedMasker(config.masking_instructions, config.mask_prefix, config.mask_suffix)
+    assert guarded.mask(text) == plain.mask(text)
+
+
+_SKELETONS = (
+    "Receiving block blk_{n} src: /10.{d}.{d}.{d}:{n} dest: /10.{d}.{d}.{d}:50010",
+    "core.{n} instruction cache parity error corrected",
+    "session opened for user u{d} by (uid={n})",
+    "took {n}ms on 0x{h} node-{d}",
+    'search "red {d}" returned {n} items',
+    "job_{n}_{d} finished in {n}.{d}s at 2024-05-0{d}T10:00:00Z",
+    "order {n} paid",
+    "order {n} placed by user{d}",
+    "PE/PV Model: {d}x{d} SCSI BP Rev: {d}",  # "1x2" is no 0x-hex; "0x2" is
+)
+
+
+@st.composite
+def _log_lines(draw: st.DrawFn) -> list[str]:
+    def fill(skeleton: str) -> str:
+        parts = skeleton.split("{")
+        out = [parts[0]]
+        for part in parts[1:]:
+            kind, rest = part[0], part[2:]
+            value = {
+                "n": str(draw(st.integers(0, 10**12))),
+                "d": str(draw(st.integers(0, 999))),
+                "h": draw(st.text("0123456789abcdef", min_size=1, max_size=12)),
+            }[kind]
+            out.append(value + rest)
+        return "".join(out)
+
+    return [fill(draw(st.sampled_from(_SKELETONS))) for _ in range(draw(st.integers(1, 40)))]
+
+
+@settings(max_examples=60, deadline=None)
+@given(_log_lines())
+def test_templates_are_those_drain_finds_on_every_line_masked_whole(lines: list[str]) -> None:
+    fast = LogTemplates()
+    reference = LogTemplates()
+    config = default_config()
+    reference.miner.masker = LogMasker(config.masking_instructions, config.mask_prefix, config.mask_suffix)
+    for line in lines:
+        result = reference.miner.add_log_message(line)  # drain3's own path: no memo, every mask run
+        assert fast.add(line) == (str(result["cluster_id"]), str(result["template_mined"])), line
