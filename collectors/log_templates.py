@@ -5,8 +5,9 @@ that suddenly grows, or one never seen before, is often the first visible sign o
 
 On top of drain3 (which stays in charge of the tree, the clusters and persistence) vigil adds:
 
-- masks for the variable shapes that are common in service logs (ids, paths, addresses, numbers), and a
-  way for users to add their own for shapes only their systems write;
+- masks for the variable shapes that are common in service logs (ids, paths, addresses, numbers, sizes
+  and durations with their units: "276 bytes" and "1910 bytes (1.86 KB)" are one value), and a way for
+  users to add their own for shapes only their systems write;
 - a variable-aware similarity: two tokens that differ only in their variable parts (masks and digits:
   ``core.4505`` and ``core.23873``, ``<HEX>`` and ``<NUM>``) count as equal, so ``iar <HEX>`` and
   ``iar <NUM>`` are one template, while a different plain word (``ASSIGNED`` against ``RUNNING``) still
@@ -77,7 +78,19 @@ MASKS: tuple[tuple[str, str], ...] = (
     # so plain words ("deadbeef" aside) and plain numbers are left to the other masks.
     (r"(?<!\w)0[xX][0-9A-Fa-f]+(?!\w)", "HEX"),
     (r"(?<!\w)(?=[0-9A-Fa-f]*\d)(?=[0-9A-Fa-f]*[A-Fa-f])[0-9A-Fa-f]{8,}(?!\w)", "HEX"),
-    (r"(?<![\w.])\d+(?:\.\d+)?(?:ns|us|µs|ms|s|m|h)(?!\w)", "DURATION"),
+    # Sizes with a unit, and a size followed by the same in other units ("1910 bytes (1.86 KB)"): one
+    # value however it is written, so a line that adds the equivalent is not another event.
+    (
+        r"(?<![\w.])\d+(?:\.\d+)? ?(?:bytes|[KMGTP]i?B|[kKMGTP]B|B)"
+        r"(?: \(\d+(?:\.\d+)? ?(?:[KMGTP]i?B|kB|bytes)\))?(?!\w)",
+        "SIZE",
+    ),
+    # Durations: "120ms", "1.5s", and spelled-out units after a space ("5 sec", "2 minutes").
+    (
+        r"(?<![\w.])\d+(?:\.\d+)?(?:(?:ns|us|µs|ms|s|m|h)|"
+        r" (?:ms|msecs?|secs?|seconds?|mins?|minutes?|hours?|hrs?))(?!\w)",
+        "DURATION",
+    ),
     # A trailing full stop ends the sentence, but "1.2.3" is a version and stays as it is.
     (r"(?<![\w.])[-+]?\d+(?:\.\d+)?(?!\.?\w)", "NUM"),
 )
@@ -94,13 +107,16 @@ GUARDS = {
     "IP": r"\.",
     "ID": "_",
     "HEX": "[xXa-fA-F]",
+    "SIZE": "[Bb]",
     "DURATION": "[smh]",
     "NUM": r"\d",
 }
 
-# Where a mask can span a space (quotes, "2005-06-17 07:07", "Jun 17 07:07:00", "17/06/05 07:07"), a
-# line is masked whole, never token by token.
-_SPANNING = re.compile(rf"[\"']|\d[ ]+\d|(?:{_MONTHS}) ")
+# Where a mask can span a space (quotes, "2005-06-17 07:07", "Jun 17 07:07:00", "17/06/05 07:07",
+# "276 bytes", "1910bytes (1.86KB)", "5 sec"), a line is masked whole, never token by token.
+_SPANNING = re.compile(
+    rf"[\"']|\d[ ]+\d|(?:{_MONTHS}) |\d (?:bytes|[kKMGTP]?i?B|ms|msec|sec|min|hour|hr)|(?:bytes|B) \(\d"
+)
 _MASKABLE = re.compile(r"[\d/@]")  # every mask of MASKS needs one of these in the token
 _DIGIT = re.compile(r"\d")
 # The masks of MASKS see a digit only as a digit (\d, hex classes), but for the 0 of "0x": a token masks
