@@ -99,17 +99,17 @@ MASKS: tuple[tuple[str, str], ...] = (
 # left alone without running the mask's regex. Necessary conditions only, read off the patterns above
 # (every DURATION unit has an s, m or h), so masking gives exactly what running every regex gives.
 GUARDS = {
-    "STR": "[\"']",
+    "STR": "\"'",
     "EMAIL": "@",
     "UUID": "-",
-    "TIME": "[-:/]",
+    "TIME": "-:/",
     "PATH": "/",
-    "IP": r"\.",
+    "IP": ".",
     "ID": "_",
-    "HEX": "[xXa-fA-F]",
-    "SIZE": "[Bb]",
-    "DURATION": "[smh]",
-    "NUM": r"\d",
+    "HEX": "xXabcdefABCDEF",
+    "SIZE": "Bb",
+    "DURATION": "smh",
+    "NUM": "0123456789",
 }
 
 # Where a mask can span a space (quotes, "2005-06-17 07:07", "Jun 17 07:07:00", "17/06/05 07:07",
@@ -144,13 +144,16 @@ class GuardedMasker(LogMasker):
     def __init__(self, instructions: Sequence[MaskingInstruction], prefix: str, suffix: str) -> None:
         super().__init__(instructions, prefix, suffix)
         self.guarded = [
-            (mi, re.compile(GUARDS[mi.mask_with]) if mi.mask_with in GUARDS else None) for mi in instructions
+            (mi, frozenset(GUARDS[mi.mask_with]) if mi.mask_with in GUARDS else None) for mi in instructions
         ]
 
     def mask(self, content: str) -> str:
+        present = set(content)  # the characters of what the masks so far left
         for mi, guard in self.guarded:
-            if guard is None or guard.search(content) is not None:
-                content = mi.mask(content, self.mask_prefix, self.mask_suffix)
+            if guard is None or not guard.isdisjoint(present):
+                masked = mi.mask(content, self.mask_prefix, self.mask_suffix)
+                if masked is not content:  # re.sub hands back the very string when nothing matched
+                    content, present = masked, set(masked)
         return content
 
 
@@ -303,7 +306,7 @@ class LogTemplates:
         self._generic: dict[str, str | None] = {}  # None: a digit stays unmasked, mask the token itself
         self._lines: dict[str, object] = {}  # a line, digits made 1 -> its key, None or _DIGITS_KEPT
         self._said: dict[int, tuple[str, str]] = {}  # cluster id -> what add answers for it
-        self._twins: dict[tuple[str, ...], int] = {}
+        self._twins: dict[tuple[str, ...] | str, int] = {}
         self._spans_tokens = bool(config.drain_extra_delimiters or extra_masks)
         self.state_path = Path(state_path) if state_path is not None else None
         if self.state_path is not None:
@@ -315,20 +318,16 @@ class LogTemplates:
         """Learn from ``message``; return its template id and the template's current text.
 
         Most lines repeat a message already seen but for its masked parts: those go straight to the
-        template their first twin joined (``_key``), without masking the whole line or searching Drain.
+        template their first twin joined (``_key``: the message as Drain is given it), without a search.
         """
         key = self._key(message)
-        if key is not None:
-            known = self._twins.get(key)
-            cluster = self.miner.drain.id_to_cluster.get(known) if known is not None else None
-            if cluster is not None:  # None: never seen, or its template was evicted (max_clusters)
-                cluster.size += 1
-                said = self._said.get(cluster.cluster_id)
-                return said if said is not None else self._say(cluster.cluster_id, cluster.get_template())
-        if key is None:
-            result = self.miner.add_log_message(message)
-            return self._say(result["cluster_id"], result["template_mined"])
-        cluster_id, template = self._learn(" ".join(key))
+        known = self._twins.get(key)
+        cluster = self.miner.drain.id_to_cluster.get(known) if known is not None else None
+        if cluster is not None:  # None: never seen, or its template was evicted (max_clusters)
+            cluster.size += 1
+            said = self._said.get(cluster.cluster_id)
+            return said if said is not None else self._say(cluster.cluster_id, cluster.get_template())
+        cluster_id, template = self._learn(key if isinstance(key, str) else " ".join(key))
         if len(self._twins) >= TWINS_KEPT:
             self._twins.clear()  # a bounded memo: the next lines fill it again
         self._twins[key] = cluster_id
@@ -354,21 +353,28 @@ class LogTemplates:
                 miner.last_save_time = time.time()
         return cluster.cluster_id, str(cluster.get_template())
 
-    def _key(self, message: str) -> tuple[str, ...] | None:
-        """The message's tokens, each masked on its own: two messages with one key are one message to
-        Drain. None where masking token by token could differ from masking the line (a mask that
-        spans spaces: quoted strings, dates with a time after a space; extra delimiters)."""
+    def _key(self, message: str) -> tuple[str, ...] | str:
+        """The message masked, as Drain is to be given it: two messages with one key are one message to
+        Drain. Its tokens each masked on their own (each token's mask is remembered), or the line masked
+        whole where a mask can span a space (quoted strings, a date with its time, "276 bytes") or the
+        user's own masks and delimiters apply."""
+        masker = self.miner.masker
         if self._spans_tokens:
-            return None
+            return str(masker.mask(message))  # users' masks may read a digit's value: no memo
         # Lines that differ only in their digits' values (1-9) mask alike, unless a digit survives the
         # masks ("core.4505"): a line whose key holds no digit is remembered by its digits made 1.
         generic = message.translate(_ONES)
         seen = self._lines.get(generic, _UNSEEN)
         if seen is not _UNSEEN and seen is not _DIGITS_KEPT:
-            return seen  # type: ignore[return-value]  # a key, or None for a line masked whole
-        if seen is _UNSEEN and _SPANNING.search(message) is not None:
-            self._remember(generic, None)
-            return None
+            return seen  # type: ignore[return-value]  # a key remembered for this line's digits
+        if _SPANNING.search(generic) is not None:
+            if seen is _UNSEEN:
+                whole = str(masker.mask(generic))
+                if _DIGIT.search(whole) is None:
+                    self._remember(generic, whole)
+                    return whole
+                self._remember(generic, _DIGITS_KEPT)
+            return str(masker.mask(message))
         masked = self._masked
         key = []
         for token in message.split():
