@@ -111,6 +111,8 @@ GUARDS = {
     "DURATION": "smh",
     "NUM": "0123456789",
 }
+# By pattern, not by name: a user's mask may share a name with one of ours, never our guard.
+_GUARD_OF = {pattern: frozenset(GUARDS[name]) for pattern, name in MASKS}
 
 # Where a mask can span a space (quotes, "2005-06-17 07:07", "Jun 17 07:07:00", "17/06/05 07:07",
 # "276 bytes", "1910bytes (1.86KB)", "5 sec"), a line is masked whole, never token by token.
@@ -138,14 +140,12 @@ def shape(token: str) -> str:
 
 
 class GuardedMasker(LogMasker):
-    """drain3's masker, skipping a mask whose guard (``GUARDS``, by mask name) finds nothing to match in
-    what the earlier masks left; masks without a guard (users' own) always run."""
+    """drain3's masker, skipping one of vigil's masks whose guard (``GUARDS``) finds nothing to match in
+    what the earlier masks left; any other mask (users' own) always runs."""
 
     def __init__(self, instructions: Sequence[MaskingInstruction], prefix: str, suffix: str) -> None:
         super().__init__(instructions, prefix, suffix)
-        self.guarded = [
-            (mi, frozenset(GUARDS[mi.mask_with]) if mi.mask_with in GUARDS else None) for mi in instructions
-        ]
+        self.guarded = [(mi, _GUARD_OF.get(mi.pattern)) for mi in instructions]
 
     def mask(self, content: str) -> str:
         present = set(content)  # the characters of what the masks so far left

@@ -330,3 +330,9 @@ def test_templates_are_those_drain_finds_on_every_line_masked_whole(lines: list[
     for line in lines:
         result = reference.miner.add_log_message(line)  # drain3's own path: no memo, every mask run
         assert fast.add(line) == (str(result["cluster_id"]), str(result["template_mined"])), line
+
+
+def test_a_users_mask_that_shares_a_name_with_ours_always_runs() -> None:
+    # vigil's ID mask needs an underscore; this one has none and must still apply.
+    templates = LogTemplates(extra_masks=[(r"cust[A-Z]{4}", "ID")])
+    assert templates.mask("order for custABCD paid") == "order for <ID> paid"
