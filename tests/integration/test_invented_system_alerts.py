@@ -17,7 +17,7 @@ import pytest
 
 from tests.integration.observatory import SYSTEM_FILE, Observatory, running_observatory
 from tests.integration.private_alertmanager import SECRET, Alertmanager, Vigil, alertmanager_calling, wait_for
-from vigil.alerts.webhook import NotificationStore, webhook_router
+from vigil.alerts.webhook import NotificationStore, WebhookPayload, webhook_router
 from vigil.config import VigilConfig
 from vigil.runtime.alerting import AlertPath, build_alert_path
 from vigil.runtime.engine import Engine
@@ -107,11 +107,18 @@ def test_a_failing_archive_is_one_incident_naming_the_archive(
     assert incident["status"] == "firing"
     assert set(incident["services"]) <= {"archive", "portal"}  # type: ignore[arg-type]
 
-    notification = wait_for("the archive's notification at the webhook", lambda: vigil.about("archive"))[0]
+    errors = {"http_error_ratio", "slo_archive_availability", "http_error_budget_burn"}
+
+    def told_of_errors() -> list[WebhookPayload]:
+        # The first notification holds what fired within group_wait (on a busy machine that may be the
+        # archive's request rate alone); the errors follow in the same group a group_interval later.
+        round_(engine, alerts)
+        return [n for n in vigil.about("archive") if {a.labels["signal"] for a in n.alerts} & errors]
+
+    notification = wait_for("the archive's errors in a notification at the webhook", told_of_errors)[0]
     assert notification.status == "firing"
-    assert notification.group_labels == {"incident": incident["id"]}  # one notification per incident
-    signals = {alert.labels["signal"] for alert in notification.alerts}
-    assert signals & {"http_error_ratio", "slo_archive_availability", "http_error_budget_burn"}
+    told = vigil.about("archive")
+    assert {n.group_labels.get("incident") for n in told} == {incident["id"]}  # one group: the incident's
     assert {alert.labels["service"] for alert in notification.alerts} <= {"archive", "portal"}
     assert not any(a["labels"].get("service") not in ("archive", "portal") for a in am.alerts())
 
