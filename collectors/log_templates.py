@@ -125,7 +125,7 @@ _DIGIT = re.compile(r"\d")
 # alike with each of its digits 1-9 made 1, so "blk_123" and "blk_987" are masked once between them.
 _ONES = str.maketrans("23456789", "11111111")
 TWINS_KEPT = 100_000  # memo entries (tokens, masked messages) before they are forgotten
-_UNSEEN, _DIGITS_KEPT = object(), object()  # a line never seen; one whose masked tokens keep a digit
+_UNSEEN = object()  # a line never seen
 
 PREFIX, SUFFIX = "<", ">"
 WILDCARD = f"{PREFIX}*{SUFFIX}"
@@ -304,7 +304,8 @@ class LogTemplates:
         # twin joined.
         self._masked: dict[str, str] = {}
         self._generic: dict[str, str | None] = {}  # None: a digit stays unmasked, mask the token itself
-        self._lines: dict[str, object] = {}  # a line, digits made 1 -> its key, None or _DIGITS_KEPT
+        # A line, digits made 1 -> its key (masked tokens, or the line masked whole), or None as above.
+        self._lines: dict[str, tuple[str, ...] | str | None] = {}
         self._said: dict[int, tuple[str, str]] = {}  # cluster id -> what add answers for it
         self._twins: dict[tuple[str, ...] | str, int] = {}
         self._spans_tokens = bool(config.drain_extra_delimiters or extra_masks)
@@ -328,17 +329,14 @@ class LogTemplates:
             said = self._said.get(cluster.cluster_id)
             return said if said is not None else self._say(cluster.cluster_id, cluster.get_template())
         cluster_id, template = self._learn(key if isinstance(key, str) else " ".join(key))
-        if len(self._twins) >= TWINS_KEPT:
-            self._twins.clear()  # a bounded memo: the next lines fill it again
-        self._twins[key] = cluster_id
+        _remember(self._twins, key, cluster_id)
         return self._say(cluster_id, template)
 
     def _say(self, cluster_id: int, template: str) -> tuple[str, str]:
         """(id, text) as ``add`` answers, kept until Drain changes the template: only Drain's own
         ``add_log_message`` does, and each of its answers passes here."""
-        if len(self._said) >= TWINS_KEPT:
-            self._said.clear()
-        said = self._said[cluster_id] = (str(cluster_id), str(template))
+        said = (str(cluster_id), str(template))
+        _remember(self._said, cluster_id, said)
         return said
 
     def _learn(self, masked: str) -> tuple[int, str]:
@@ -365,46 +363,31 @@ class LogTemplates:
         # masks ("core.4505"): a line whose key holds no digit is remembered by its digits made 1.
         generic = message.translate(_ONES)
         seen = self._lines.get(generic, _UNSEEN)
-        if seen is not _UNSEEN and seen is not _DIGITS_KEPT:
+        if seen is not _UNSEEN and seen is not None:
             return seen  # type: ignore[return-value]  # a key remembered for this line's digits
         if _SPANNING.search(generic) is not None:
-            if seen is _UNSEEN:
-                whole = str(masker.mask(generic))
-                if _DIGIT.search(whole) is None:
-                    self._remember(generic, whole)
-                    return whole
-                self._remember(generic, _DIGITS_KEPT)
-            return str(masker.mask(message))
+            return self._mask_alike(message, generic, self._lines)
         masked = self._masked
         key = []
         for token in message.split():
             known = masked.get(token)
             if known is None:
-                if len(masked) >= TWINS_KEPT:
-                    masked.clear()
-                known = masked[token] = self._mask_token(token)
+                maskable = _MASKABLE.search(token) is not None
+                known = self._mask_alike(token, token.translate(_ONES), self._generic) if maskable else token
+                _remember(masked, token, known)
             key.append(known)
         if seen is _UNSEEN:
-            self._remember(generic, _DIGITS_KEPT if any(map(_DIGIT.search, key)) else tuple(key))
+            _remember(self._lines, generic, None if any(map(_DIGIT.search, key)) else tuple(key))
         return tuple(key)
 
-    def _remember(self, generic: str, key: object) -> None:
-        if len(self._lines) >= TWINS_KEPT:
-            self._lines.clear()
-        self._lines[generic] = key
-
-    def _mask_token(self, token: str) -> str:
-        if _MASKABLE.search(token) is None:
-            return token
-        generic_masks = self._generic
-        generic = token.translate(_ONES)
-        if generic not in generic_masks:
-            if len(generic_masks) >= TWINS_KEPT:
-                generic_masks.clear()
-            masked = self.miner.masker.mask(generic)
-            generic_masks[generic] = None if _DIGIT.search(masked) else masked
-        known = generic_masks[generic]
-        return known if known is not None else str(self.miner.masker.mask(token))
+    def _mask_alike(self, text: str, generic: str, memo: dict[str, Any]) -> str:
+        """``text`` masked, through ``memo``: by ``generic`` (its digits made 1) when no digit survives
+        the masks, else on its own (None remembers that)."""
+        if generic not in memo:
+            masked = str(self.miner.masker.mask(generic))
+            _remember(memo, generic, None if _DIGIT.search(masked) else masked)
+        known = memo[generic]
+        return known if known is not None else str(self.miner.masker.mask(text))
 
     def mask(self, message: str) -> str:
         """``message`` with its variable parts masked, as Drain sees it (useful to debug the patterns)."""
@@ -424,6 +407,12 @@ class LogTemplates:
 
     def __len__(self) -> int:
         return len(self.miner.drain.clusters)
+
+
+def _remember(memo: dict[Any, Any], key: Any, value: Any) -> None:
+    if len(memo) >= TWINS_KEPT:
+        memo.clear()  # a bounded memo: the next lines fill it again
+    memo[key] = value
 
 
 @dataclass

@@ -14,7 +14,7 @@ gets the likely cause of the incident that covered it.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -23,7 +23,7 @@ from vigil.alerts.model import Alert, fingerprint
 from vigil.alerts.rules import RuleEvaluator
 from vigil.backtest_faults import Episode, Fault, FaultMatch, match_faults
 from vigil.backtest_logs import RecordedLogs
-from vigil.collectors.logs import ERRORS, LINES, LogCollector
+from vigil.collectors.logs import ERRORS, LINES
 from vigil.collectors.model import Collection, Collector, Point, SeriesKey
 from vigil.collectors.prometheus_api import (
     MAX_POINTS_PER_REQUEST,
@@ -37,6 +37,7 @@ from vigil.runtime.build import (
     LOG_NOVELTY_SIGNAL,
     build_composites,
     detector_factory,
+    log_collector,
     prom_signal,
     promql_of,
 )
@@ -112,23 +113,6 @@ class Overrides:
     grace: float = 60.0  # an alert up to this long after a fault ended still detects it
 
 
-def log_collector(config: VigilConfig, logs: RecordedLogs, clock: Callable[[], float]) -> LogCollector | None:
-    """The collector ``vigil run`` would read logs with, reading ``logs`` instead of Elasticsearch;
-    None when the config reads no logs."""
-    e = config.sources.elasticsearch
-    if e is None:
-        return None
-    return LogCollector(
-        "elasticsearch",
-        None,
-        reader=logs,
-        index=e.index,
-        window=e.window,
-        initial_lookback=e.initial_lookback,
-        clock=clock,
-    )
-
-
 def log_signals(config: VigilConfig) -> set[str]:
     """The signals the log collector's series are scored as (novelty: a join of template counts)."""
     return {LINES, ERRORS} | ({LOG_NOVELTY_SIGNAL} if config.log_novelty is not None else set())
@@ -148,9 +132,9 @@ def replay(
     # The injected clock (no decision reads the real one), on the grid `vigil run`'s rounds keep.
     clock = [min(align_up(span[0], config.interval), span[1])]
     sources: list[Collector] = [Replay(series)]
-    logs_read = log_collector(config, logs, lambda: clock[0]) if logs is not None else None
-    if logs_read is not None:
-        sources.append(logs_read)
+    elasticsearch = config.sources.elasticsearch
+    if logs is not None and elasticsearch is not None:  # the logs `vigil run` would have read
+        sources.append(log_collector(elasticsearch, None, reader=logs, clock=lambda: clock[0]))
         chosen |= log_signals(config)
     engine = Engine(
         sources,

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from vigil.collectors.model import Collector, SeriesKey
-from vigil.config import DetectorConfig, SignalConfig, VigilConfig
+from vigil.config import DetectorConfig, ElasticsearchSource, SignalConfig, VigilConfig
 from vigil.detectors.base import AnyDetector
 from vigil.detectors.calibration import Calibrated
 from vigil.detectors.exclusion import Excluding
@@ -15,6 +15,9 @@ from vigil.detectors.registry import make
 from vigil.runtime.joins import Composite
 
 if TYPE_CHECKING:  # collectors are imported only for the sources a config uses
+    from elasticsearch import Elasticsearch
+
+    from vigil.collectors.logs import LogCollector
     from vigil.collectors.prometheus_api import PromSignal
     from vigil.collectors.scrape import ScrapeSignal
 
@@ -114,21 +117,26 @@ def build_collectors(config: VigilConfig, templates_state: Path | None = None) -
         from elasticsearch import Elasticsearch
 
         from vigil.collectors.log_templates import LogTemplates
-        from vigil.collectors.logs import LogCollector
 
         e = sources.elasticsearch
         es = Elasticsearch(e.url, request_timeout=10, max_retries=1)
-        collectors.append(
-            LogCollector(
-                "elasticsearch",
-                es,
-                index=e.index,
-                window=e.window,
-                initial_lookback=e.initial_lookback,
-                templates=LogTemplates(templates_state),
-            )
-        )
+        collectors.append(log_collector(e, es, templates=LogTemplates(templates_state)))
     return collectors
+
+
+def log_collector(source: ElasticsearchSource, es: Elasticsearch | None, **extra: Any) -> LogCollector:
+    """The collector ``vigil run`` reads ``source``'s logs with; ``extra``: its templates, or a
+    recording's reader and clock in place of ``es`` (``vigil.backtest``)."""
+    from vigil.collectors.logs import LogCollector
+
+    return LogCollector(
+        "elasticsearch",
+        es,
+        index=source.index,
+        window=source.window,
+        initial_lookback=source.initial_lookback,
+        **extra,
+    )
 
 
 def metric_signal(signal: SignalConfig) -> ScrapeSignal:
