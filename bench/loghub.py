@@ -38,7 +38,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.loghub_parsers import BASELINES, Parser, speed, vigil_parser
-from vigil.collectors.log_templates import MASKS
+from vigil.collectors.log_masks import MASKS
 
 # Published Drain GA on Loghub-2k (He et al., ICSE-SEIP 2019), for reference next to measured figures.
 DRAIN_GA = {

@@ -5,9 +5,9 @@ that suddenly grows, or one never seen before, is often the first visible sign o
 
 On top of drain3 (which stays in charge of the tree, the clusters and persistence) vigil adds:
 
-- masks for the variable shapes that are common in service logs (ids, paths, addresses, numbers, sizes
-  and durations with their units: "276 bytes" and "1910 bytes (1.86 KB)" are one value), and a way for
-  users to add their own for shapes only their systems write;
+- masks (``log_masks``) for the variable shapes that are common in service logs (ids, paths, addresses,
+  numbers, sizes and durations with their units: "276 bytes" and "1910 bytes (1.86 KB)" are one value),
+  and a way for users to add their own for shapes only their systems write;
 - a variable-aware similarity: two tokens that differ only in their variable parts (masks and digits:
   ``core.4505`` and ``core.23873``, ``<HEX>`` and ``<NUM>``) count as equal, so ``iar <HEX>`` and
   ``iar <NUM>`` are one template, while a different plain word (``ASSIGNED`` against ``RUNNING``) still
@@ -39,93 +39,24 @@ from typing import Any
 from drain3 import TemplateMiner
 from drain3.drain import Drain
 from drain3.file_persistence import FilePersistence
-from drain3.masking import LogMasker, MaskingInstruction
+from drain3.masking import MaskingInstruction
 from drain3.template_miner_config import TemplateMinerConfig
+
+from vigil.collectors.log_masks import (
+    DIGIT,
+    MASKABLE,
+    MASKS,
+    GuardedMasker,
+    digits_alike,
+    may_span_tokens,
+)
 
 # drain3 logs every new cluster and snapshot at INFO; one line per new template is noise in vigil's logs.
 logging.getLogger("drain3").setLevel(logging.WARNING)
 
-_DAYS = "Mon|Tue|Wed|Thu|Fri|Sat|Sun"
-_MONTHS = "Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec"
-
-# Applied in order, so the specific shapes come before the generic ones that would eat their parts
-# (a UUID or an IP address is also a run of numbers). Each pattern is anchored on non-word neighbours
-# so that words which merely contain digits or hex letters ("sha256", "added", "orders-eu") survive.
-MASKS: tuple[tuple[str, str], ...] = (
-    # Quoted values (search terms, SQL fragments, repr() of keys) vary freely and may contain spaces.
-    # The guards keep apostrophes inside words ("can't") from opening a quote.
-    (r"(?<!\w)\"[^\"\n]*\"(?!\w)", "STR"),
-    (r"(?<!\w)'[^'\n]*'(?!\w)", "STR"),
-    (r"(?<![\w.+-])[\w.+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+(?![\w-])", "EMAIL"),
-    (r"(?<![0-9A-Fa-f-])[0-9A-Fa-f]{8}-(?:[0-9A-Fa-f]{4}-){3}[0-9A-Fa-f]{12}(?![0-9A-Fa-f-])", "UUID"),
-    # Timestamps inside messages: ISO 8601, ctime/syslog ("Fri Jun 17 07:07:00 2005", one token however
-    # many spaces it has, so its words do not count as the message's words), dates, clock times.
-    (
-        r"(?<![\w.:-])(?:\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2})?(?:[.,]\d+)?(?:Z|[+-]\d{2}:?\d{2})?)?"
-        rf"|(?:(?:{_DAYS}) +)?(?:{_MONTHS}) +\d{{1,2}} +\d{{2}}:\d{{2}}:\d{{2}}(?: +\d{{4}})?"
-        r"|\d{1,2}/\d{1,2}/\d{2,4}(?: \d{1,2}:\d{2}(?::\d{2})?)?|\d{1,2}:\d{2}:\d{2}(?:[.,]\d+)?)(?![\w:])",
-        "TIME",
-    ),
-    # File paths of two or more segments (a single "/healthz" is more often a route name than a
-    # variable). Not inside URLs: "//" and "host/path" are left to the IP and NUM masks.
-    (r"(?<![\w:/.~-])(?:/[\w.$@+~%-]+){2,}/?", "PATH"),
-    (r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?::\d{1,5})?(?![\w.])", "IP"),
-    # Ids made of a name and numbers joined by underscores: blk_-1608999687919862906,
-    # attempt_1445144423722_0020_m_000000_0, broadcast_23_piece0. Snake-case words without an
-    # all-digit part ("http_5xx", "db_client") are not ids.
-    (r"(?<![\w.-])[A-Za-z][A-Za-z0-9]*(?:_[A-Za-z0-9]+)*_-?\d+(?:_[A-Za-z0-9]+)*(?![\w-])", "ID"),
-    # Hex ids: 0x-prefixed, or long runs that contain both a digit and a letter (request ids, hashes),
-    # so plain words ("deadbeef" aside) and plain numbers are left to the other masks.
-    (r"(?<!\w)0[xX][0-9A-Fa-f]+(?!\w)", "HEX"),
-    (r"(?<!\w)(?=[0-9A-Fa-f]*\d)(?=[0-9A-Fa-f]*[A-Fa-f])[0-9A-Fa-f]{8,}(?!\w)", "HEX"),
-    # Sizes with a unit, and a size followed by the same in other units ("1910 bytes (1.86 KB)"): one
-    # value however it is written, so a line that adds the equivalent is not another event.
-    (
-        r"(?<![\w.])\d+(?:\.\d+)? ?(?:bytes|[KMGTP]i?B|[kKMGTP]B|B)"
-        r"(?: \(\d+(?:\.\d+)? ?(?:[KMGTP]i?B|kB|bytes)\))?(?!\w)",
-        "SIZE",
-    ),
-    # Durations: "120ms", "1.5s", and spelled-out units after a space ("5 sec", "2 minutes").
-    (
-        r"(?<![\w.])\d+(?:\.\d+)?(?:(?:ns|us|µs|ms|s|m|h)|"
-        r" (?:ms|msecs?|secs?|seconds?|mins?|minutes?|hours?|hrs?))(?!\w)",
-        "DURATION",
-    ),
-    # A trailing full stop ends the sentence, but "1.2.3" is a version and stays as it is.
-    (r"(?<![\w.])[-+]?\d+(?:\.\d+)?(?!\.?\w)", "NUM"),
-)
-
-# What each of vigil's masks cannot match without: a line (or token) holding none of these characters is
-# left alone without running the mask's regex. Necessary conditions only, read off the patterns above
-# (every DURATION unit has an s, m or h), so masking gives exactly what running every regex gives.
-GUARDS = {
-    "STR": "\"'",
-    "EMAIL": "@",
-    "UUID": "-",
-    "TIME": "-:/",
-    "PATH": "/",
-    "IP": ".",
-    "ID": "_",
-    "HEX": "xXabcdefABCDEF",
-    "SIZE": "Bb",
-    "DURATION": "smh",
-    "NUM": "0123456789",
-}
-# By pattern, not by name: a user's mask may share a name with one of ours, never our guard.
-_GUARD_OF = {pattern: frozenset(GUARDS[name]) for pattern, name in MASKS}
-
-# Where a mask can span a space (quotes, "2005-06-17 07:07", "Jun 17 07:07:00", "17/06/05 07:07",
-# "276 bytes", "1910bytes (1.86KB)", "5 sec"), a line is masked whole, never token by token.
-_SPANNING = re.compile(
-    rf"[\"']|\d[ ]+\d|(?:{_MONTHS}) |\d (?:bytes|[kKMGTP]?i?B|ms|msec|sec|min|hour|hr)|(?:bytes|B) \(\d"
-)
-_MASKABLE = re.compile(r"[\d/@]")  # every mask of MASKS needs one of these in the token
-_DIGIT = re.compile(r"\d")
-# The masks of MASKS see a digit only as a digit (\d, hex classes), but for the 0 of "0x": a token masks
-# alike with each of its digits 1-9 made 1, so "blk_123" and "blk_987" are masked once between them.
-_ONES = str.maketrans("23456789", "11111111")
 TWINS_KEPT = 100_000  # memo entries (tokens, masked messages) before they are forgotten
 _UNSEEN = object()  # a line never seen
+_AS_IS = object()  # in the memos: no mask matches, the text is its own masked form
 
 PREFIX, SUFFIX = "<", ">"
 WILDCARD = f"{PREFIX}*{SUFFIX}"
@@ -137,24 +68,6 @@ _VARIABLE = re.compile(rf"{PREFIX}(?:[A-Z][A-Z0-9_]*|\*){SUFFIX}|\d+")
 def shape(token: str) -> str:
     """``core.4505`` -> ``core.#``, ``<HEX>`` -> ``#``: tokens of one shape differ only in variables."""
     return _VARIABLE.sub("#", token)
-
-
-class GuardedMasker(LogMasker):
-    """drain3's masker, skipping one of vigil's masks whose guard (``GUARDS``) finds nothing to match in
-    what the earlier masks left; any other mask (users' own) always runs."""
-
-    def __init__(self, instructions: Sequence[MaskingInstruction], prefix: str, suffix: str) -> None:
-        super().__init__(instructions, prefix, suffix)
-        self.guarded = [(mi, _GUARD_OF.get(mi.pattern)) for mi in instructions]
-
-    def mask(self, content: str) -> str:
-        present = set(content)  # the characters of what the masks so far left
-        for mi, guard in self.guarded:
-            if guard is None or not guard.isdisjoint(present):
-                masked = mi.mask(content, self.mask_prefix, self.mask_suffix)
-                if masked is not content:  # re.sub hands back the very string when nothing matched
-                    content, present = masked, set(masked)
-        return content
 
 
 class VariableAwareDrain(Drain):
@@ -300,12 +213,12 @@ class LogTemplates:
             param_str=WILDCARD,
             max_word_changes=max_word_changes,
         )
-        # Token (or its digits made 1) -> its masked form, and masked message -> the template its first
-        # twin joined.
+        # Token (or its digits made 1: digits_alike) -> its masked form, and masked message -> the
+        # template its first twin joined.
         self._masked: dict[str, str] = {}
-        self._generic: dict[str, str | None] = {}  # None: a digit stays unmasked, mask the token itself
+        self._generic: dict[bytes, Any] = {}  # None: a digit stays unmasked, mask the token itself
         # A line, digits made 1 -> its key (masked tokens, or the line masked whole), or None as above.
-        self._lines: dict[str, tuple[str, ...] | str | None] = {}
+        self._lines: dict[bytes, Any] = {}
         self._said: dict[int, tuple[str, str]] = {}  # cluster id -> what add answers for it
         self._twins: dict[tuple[str, ...] | str, int] = {}
         self._spans_tokens = bool(config.drain_extra_delimiters or extra_masks)
@@ -359,34 +272,44 @@ class LogTemplates:
         masker = self.miner.masker
         if self._spans_tokens:
             return str(masker.mask(message))  # users' masks may read a digit's value: no memo
-        # Lines that differ only in their digits' values (1-9) mask alike, unless a digit survives the
-        # masks ("core.4505"): a line whose key holds no digit is remembered by its digits made 1.
-        generic = message.translate(_ONES)
+        # Lines that differ only in their digits' values (1-9) mask alike: a line is remembered by its
+        # digits made 1, with its key, or a recipe for it where digits survive the masks ("core.4505").
+        generic = digits_alike(message)
         seen = self._lines.get(generic, _UNSEEN)
+        if type(seen) is _Recipe:
+            return tuple(
+                own if part is None else part for part, own in zip(seen, message.split(), strict=True)
+            )
+        if seen is _AS_IS:
+            return message
         if seen is not _UNSEEN and seen is not None:
-            return seen  # type: ignore[return-value]  # a key remembered for this line's digits
-        if _SPANNING.search(generic) is not None:
+            return seen  # a key remembered for this line's digits
+        if may_span_tokens(message):  # as it would say of generic: its patterns see a digit as \d
             return self._mask_alike(message, generic, self._lines)
         masked = self._masked
         key = []
         for token in message.split():
             known = masked.get(token)
             if known is None:
-                maskable = _MASKABLE.search(token) is not None
-                known = self._mask_alike(token, token.translate(_ONES), self._generic) if maskable else token
+                maskable = MASKABLE.search(token) is not None
+                known = self._mask_alike(token, digits_alike(token), self._generic) if maskable else token
                 _remember(masked, token, known)
             key.append(known)
         if seen is _UNSEEN:
-            _remember(self._lines, generic, None if any(map(_DIGIT.search, key)) else tuple(key))
+            _remember(self._lines, generic, _recipe(message, key))
         return tuple(key)
 
-    def _mask_alike(self, text: str, generic: str, memo: dict[str, Any]) -> str:
+    def _mask_alike(self, text: str, generic: bytes, memo: dict[bytes, Any]) -> str:
         """``text`` masked, through ``memo``: by ``generic`` (its digits made 1) when no digit survives
-        the masks, else on its own (None remembers that)."""
-        if generic not in memo:
-            masked = str(self.miner.masker.mask(generic))
-            _remember(memo, generic, None if _DIGIT.search(masked) else masked)
-        known = memo[generic]
+        the masks or no mask matches at all (``_AS_IS``), else on its own (None remembers that)."""
+        known = memo.get(generic, _UNSEEN)
+        if known is _UNSEEN:
+            alike = generic.decode("utf-8", "surrogatepass")
+            masked = str(self.miner.masker.mask(alike))
+            known = _AS_IS if masked == alike else None if DIGIT.search(masked) else masked
+            _remember(memo, generic, known)
+        if known is _AS_IS:
+            return text
         return known if known is not None else str(self.miner.masker.mask(text))
 
     def mask(self, message: str) -> str:
@@ -407,6 +330,27 @@ class LogTemplates:
 
     def __len__(self) -> int:
         return len(self.miner.drain.clusters)
+
+
+class _Recipe(tuple[str | None, ...]):
+    """A line's key with None where the line's own token goes: a token the masks leave as it is."""
+
+
+def _recipe(message: str, key: list[str]) -> tuple[str, ...] | _Recipe | None:
+    """How to key the lines with ``message``'s digits made 1, or None where a mask kept some digits
+    of a token it changed (that token must be masked anew). A token untouched by every mask is the
+    same for all of them but for its digits, which the recipe takes from each line."""
+    if not any(map(DIGIT.search, key)):
+        return tuple(key)
+    recipe: list[str | None] = []
+    for own, part in zip(message.split(), key, strict=True):
+        if DIGIT.search(part) is None:
+            recipe.append(part)
+        elif part == own:
+            recipe.append(None)
+        else:
+            return None
+    return _Recipe(recipe)
 
 
 def _remember(memo: dict[Any, Any], key: Any, value: Any) -> None:
