@@ -145,13 +145,19 @@ class Marketplace:
 
     def kill_replicas(self, name: str) -> list[int]:
         """SIGKILL every replica of ``name`` (the crash faults); returns the pids killed."""
-        killed = []
-        for replica in self.replica_list(name):
-            if (pid := self._pidfile(replica.name).running_pid()) is not None:
-                stop(pid, sig=signal.SIGKILL, timeout=5)
-                self._pidfile(replica.name).remove()
-                killed.append(pid)
-        return killed
+        return [pid for replica in self.replica_list(name) if (pid := self.kill_replica(replica)) is not None]
+
+    def kill_replica(self, replica: Replica) -> int | None:
+        """SIGKILL one replica; returns its pid, or None when it was not running."""
+        pidfile = self._pidfile(replica.name)
+        if (pid := pidfile.running_pid()) is None:
+            return None
+        stop(pid, sig=signal.SIGKILL, timeout=5)
+        pidfile.remove()
+        return pid
+
+    def running(self, replica: Replica) -> bool:
+        return self._pidfile(replica.name).running_pid() is not None
 
     def _start_helper(self, name: str, command: list[str]) -> None:
         pidfile = self._pidfile(name)

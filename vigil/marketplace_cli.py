@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -76,6 +78,59 @@ def serve(
     from vigil.demo_marketplace.serve import serve as run
 
     run(service, port, replica, host)
+
+
+dlq_app = typer.Typer(help="Dead-letter queues: inspect and replay.", no_args_is_help=True)
+app.add_typer(dlq_app, name="dlq")
+
+
+def _amqp_url() -> str:
+    from vigil.stack.settings import StackSettings
+
+    return StackSettings().amqp_url
+
+
+@contextmanager
+def _broker_errors() -> Iterator[None]:
+    from aio_pika.exceptions import AMQPError
+
+    try:
+        yield
+    except (OSError, AMQPError) as error:
+        where = _amqp_url().rpartition("@")[2]  # not the credentials
+        console.print(f"[red]cannot reach RabbitMQ at {where}:[/] {error or type(error).__name__}")
+        raise typer.Exit(1) from error
+
+
+@dlq_app.command("list")
+def dlq_list() -> None:
+    """Each order queue with the messages waiting in it and in its dead-letter queue."""
+    from vigil.demo_marketplace import dlq
+
+    table = Table("queue", "waiting", "dead-lettered")
+    with _broker_errors():
+        depths = dlq.depths(_amqp_url())
+    for name, (waiting, dead) in depths.items():
+        table.add_row(name, str(waiting), f"[red]{dead}[/]" if dead else "0")
+    console.print(table)
+
+
+@dlq_app.command("replay")
+def dlq_replay(
+    queue: Annotated[
+        str, typer.Argument(help="the queue whose dead letters go back, e.g. payments.order-placed")
+    ],
+    limit: Annotated[int | None, typer.Option(help="replay at most this many")] = None,
+) -> None:
+    """Move QUEUE's dead-lettered messages back into QUEUE, to be processed again (after a fix)."""
+    from vigil.demo_marketplace import dlq
+
+    try:
+        with _broker_errors():
+            replayed = dlq.replay(_amqp_url(), queue, limit)
+    except ValueError as error:
+        raise typer.BadParameter(str(error)) from error
+    console.print(f"replayed {replayed} message(s) into {queue}")
 
 
 fault_app = typer.Typer(help="Inject faults with recorded ground truth.", no_args_is_help=True)

@@ -3,11 +3,14 @@
 Delivery guarantees: publishers wait for the broker's confirm (a message is never silently
 lost); consumers ack only after their work committed, so a crash means redelivery, and
 handlers are idempotent, so a redelivery is harmless. Messages that cannot be processed
-are rejected into a dead-letter queue rather than retried forever.
+are rejected into a dead-letter queue rather than retried forever; a message that failed
+because PostgreSQL or RabbitMQ itself was unreachable (a restart, a failover) is not at
+fault and goes back to its queue to be tried again.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -15,7 +18,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aio_pika
+import psycopg
 from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
+from aio_pika.exceptions import AMQPError, ChannelInvalidStateError
 
 from vigil.demo_marketplace.catalog import DEAD_LETTER_EXCHANGE, EXCHANGE, QUEUES
 from vigil.demo_marketplace.common.faults import FaultState, act_out_bad_release
@@ -27,6 +32,18 @@ log = logging.getLogger(__name__)
 
 class Duplicate(Exception):
     """The message was already processed (a redelivery); it is acknowledged without effect."""
+
+
+# The infrastructure was unreachable, not the message wrong: PostgreSQL (a broken connection, or none
+# free before the pool's timeout) or RabbitMQ (a publish not confirmed, a channel closed under us).
+TRANSIENT_ERRORS = (
+    psycopg.OperationalError,
+    AMQPError,
+    ChannelInvalidStateError,
+    ConnectionError,
+    TimeoutError,
+)
+REQUEUE_PAUSE_S = 1.0  # before a transient failure goes back to the queue: no hot loop while it lasts
 
 
 Handler = Callable[[dict[str, Any]], Awaitable[None]]
@@ -85,6 +102,11 @@ class Broker:
         except Duplicate:
             outcome = "duplicate"
             await message.ack()
+        except TRANSIENT_ERRORS as error:
+            outcome = "requeued"
+            log.warning("message requeued: %s", error, extra={"messaging.destination.name": queue})
+            await asyncio.sleep(REQUEUE_PAUSE_S)
+            await message.nack(requeue=True)
         except Exception as error:
             outcome = "dead_letter"
             log.error("message dead-lettered", exc_info=error, extra={"messaging.destination.name": queue})

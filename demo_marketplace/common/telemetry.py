@@ -110,7 +110,7 @@ class ServiceMetrics:
         )
         self.messages_consumed = Counter(
             "messaging_consumed_total",
-            "Messages consumed, by outcome (ack, duplicate, dead_letter, retry)",
+            "Messages consumed, by outcome (ack, duplicate, dead_letter, requeued)",
             ["service", "queue", "outcome"],
             registry=r,
         )

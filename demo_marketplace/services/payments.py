@@ -71,7 +71,9 @@ async def handle_order_placed(resources: Resources, order: dict[str, Any]) -> No
             (order["order_id"], order["total_cents"], charge_id),
         )
         await conn.execute(
-            "UPDATE orders SET status = 'paid', paid_at = now() WHERE id = %s AND status = 'placed'",
+            # payment_failed too: a dead-lettered order replayed once the provider is back gets paid.
+            "UPDATE orders SET status = 'paid', paid_at = now()"
+            " WHERE id = %s AND status IN ('placed', 'payment_failed')",
             (order["order_id"],),
         )
     m.orders.labels(m.service, "paid").inc()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 
 import psycopg
 import pytest
@@ -76,6 +77,22 @@ def test_a_redelivered_order_is_not_charged_twice(marketplace: Marketplace) -> N
         assert conn.execute(
             "SELECT count(*) FROM reservations WHERE order_id = %s", (order_id,)
         ).fetchone() == (1,)
+
+
+def test_the_payment_provider_charges_an_idempotency_key_once(marketplace: Marketplace) -> None:
+    """A client retrying after a crash (same key) gets the first charge back, not a second one."""
+    order = f"test-{uuid.uuid4()}"
+    charge = {"order_id": order, "amount_cents": 1250}
+    url = f"{marketplace.url('payment-gateway')}/v1/charges"
+    first = requests.post(url, json=charge, headers={"idempotency-key": order}, timeout=10)
+    again = requests.post(url, json=charge, headers={"idempotency-key": order}, timeout=10)
+    assert first.status_code == again.status_code == 201, (first.text, again.text)
+    assert again.json()["charge_id"] == first.json()["charge_id"]
+    listed = requests.get(url, params={"order_id": order}, timeout=10).json()["data"]
+    assert [c["charge_id"] for c in listed] == [first.json()["charge_id"]]
+    # Without a key every request is a new charge, as with real providers.
+    requests.post(url, json=charge, timeout=10).raise_for_status()
+    assert len(requests.get(url, params={"order_id": order}, timeout=10).json()["data"]) == 2
 
 
 def test_catalog_reads_are_served_from_redis_the_second_time(marketplace: Marketplace) -> None:

@@ -57,3 +57,20 @@ def test_demo_prints_events_line_by_line_when_its_output_is_not_a_terminal(
         monkeypatch.setattr(vigil.console.console, "_force_terminal", terminal)
         runner.invoke(app, ["demo", "--out", str(tmp_path), *flags])
         assert chosen.pop() is expected, (terminal, flags)
+
+
+def test_dlq_replay_names_the_queues_it_knows() -> None:
+    result = runner.invoke(app, ["marketplace", "dlq", "replay", "orders.nosuch"])
+    assert result.exit_code == 2
+    assert "unknown queue 'orders.nosuch'" in result.output
+    assert "payments.order-placed" in result.output
+
+
+def test_dlq_list_says_which_broker_it_could_not_reach(monkeypatch: pytest.MonkeyPatch) -> None:
+    from vigil.stack.private_prometheus import free_port
+
+    monkeypatch.setenv("VIGIL_STACK_RABBITMQ_PORT", str(free_port()))  # nothing listens there
+    result = runner.invoke(app, ["marketplace", "dlq", "list"])
+    assert result.exit_code == 1
+    assert "cannot reach RabbitMQ at 127.0.0.1:" in result.output
+    assert "vigil:vigil" not in result.output  # no credentials in the message
