@@ -34,7 +34,7 @@ from vigil.alerts.model import INCIDENT, PAGE, SERVICE, SEVERITY, TICKET
 from vigil.system import System
 
 WEBHOOK_PATH = "/api/v1/alertmanager/webhook"  # where vigil's own receiver listens (vigil.alerts.webhook)
-KIND = "kind"  # label: "slo" on generated SLO alerts, "anomaly" on vigil's detector alerts
+KIND = "kind"  # label: "slo" on SLO alerts, "anomaly" on detector alerts, "vigil" on VigilSourceDown
 SLO = "slo"  # label: the SLO's name on generated SLO alerts
 DEFAULT = "default"  # the receiver of alerts that match no severity route
 

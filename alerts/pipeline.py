@@ -1,6 +1,7 @@
 """The alert path: small stages with one interface, run in order on every evaluation.
 
-    observations -> evaluate rules -> deduplicate -> group into incidents -> note the incident -> hand over
+    observations -> evaluate rules -> deduplicate -> group into incidents -> note the incident
+                 -> watch vigil's own sources -> hand over
 
 Every round hands *every* firing alert (and each recent resolution) to the notifier, the way
 Prometheus does; the outbox delivers what changed at once and re-sends the rest before Alertmanager
@@ -16,19 +17,21 @@ a clock, so the same observations at the same times always give the same alerts.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from vigil.alerts.incidents import Incident, IncidentTracker
 from vigil.alerts.model import INCIDENT, Alert
 from vigil.alerts.rules import Observation, RuleEvaluator
+from vigil.alerts.sources import SourceState, SourceWatch
 
 
 @dataclass
 class Context:
     now: float
     observations: Sequence[Observation] = ()
+    sources: Mapping[str, SourceState] = field(default_factory=dict)  # what vigil reads, and whether it can
     incidents: list[Incident] = field(default_factory=list)  # open, or resolved this round
     sent: list[Alert] = field(default_factory=list)  # what was handed to the notifier
 
@@ -97,6 +100,16 @@ def _about(alert: Alert, incident: Incident) -> Alert:
     return replace(alert, labels=labels, annotations={**alert.annotations, **notes})
 
 
+class WatchSources:
+    """vigil's own ``VigilSourceDown`` alerts, after the incidents: they are about vigil, not the system."""
+
+    def __init__(self, watch: SourceWatch) -> None:
+        self.watch = watch
+
+    def exec(self, ctx: Context, alerts: list[Alert]) -> list[Alert]:
+        return alerts + self.watch.evaluate(ctx.sources, ctx.now)
+
+
 class HandOver:
     """Every alert to the notifier, every round; it keeps only the latest state of each."""
 
@@ -114,8 +127,13 @@ class Pipeline:
     def __init__(self, stages: Sequence[Stage]) -> None:
         self.stages = list(stages)
 
-    def run(self, now: float, observations: Sequence[Observation] = ()) -> Context:
-        ctx = Context(now=now, observations=observations)
+    def run(
+        self,
+        now: float,
+        observations: Sequence[Observation] = (),
+        sources: Mapping[str, SourceState] | None = None,
+    ) -> Context:
+        ctx = Context(now=now, observations=observations, sources=sources or {})
         alerts: list[Alert] = []
         for stage in self.stages:
             alerts = stage.exec(ctx, alerts)
@@ -123,15 +141,21 @@ class Pipeline:
 
 
 def build_pipeline(
-    evaluators: Sequence[RuleEvaluator], notifier: Notifier, incidents: IncidentTracker
+    evaluators: Sequence[RuleEvaluator],
+    notifier: Notifier,
+    incidents: IncidentTracker,
+    sources: SourceWatch | None = None,
 ) -> Pipeline:
-    """vigil's alert path; the caller keeps the evaluators and the incidents (their memory, the API)."""
+    """vigil's alert path; the caller keeps the evaluators, the incidents and the source watch (their
+    memory, the API)."""
+    watching = [WatchSources(sources)] if sources is not None else []
     return Pipeline(
         [
             EvaluateRules(evaluators),
             Deduplicate(),
             GroupIncidents(incidents),
             NoteIncidents(incidents),
+            *watching,
             HandOver(notifier),
         ]
     )

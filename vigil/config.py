@@ -288,6 +288,11 @@ class AlertingConfig(Strict):
         description="alerts one onset causes land this close; a dependency alerting later than this after a "
         "service is not ranked as its cause",
     )
+    source_down_for: Duration | None = Field(
+        120.0,
+        description="a source vigil reads (Prometheus, Elasticsearch, scrape targets) unreachable this long "
+        "raises VigilSourceDown, a ticket: vigil is blind to its signals; null turns it off",
+    )
     base_url: str | None = Field(None, description="vigil's URL in alerts; default from server host/port")
     dashboard_url: str = Field("", description="template with {service} and {signal}")
     runbook_url: str = Field("", description="template with {service} and {signal}")

@@ -96,13 +96,14 @@ def serve(app: FastAPI) -> Iterator[Vigil]:
 
 
 @contextmanager
-def running_alertmanager(home: Path, config: str) -> Iterator[Alertmanager]:
-    """The real ``prometheus-alertmanager`` with ``config`` (YAML), data in ``home``, no clustering."""
+def running_alertmanager(home: Path, config: str, port: int | None = None) -> Iterator[Alertmanager]:
+    """The real ``prometheus-alertmanager`` with ``config`` (YAML), data in ``home``, no clustering, on
+    ``port`` (default: a free one; the same port and home again: the same Alertmanager restarted)."""
     binary = shutil.which("prometheus-alertmanager")
     assert binary is not None, "prometheus-alertmanager is not installed (`vigil stack install`)"
     (home / "alertmanager.yml").write_text(config)
-    port = free_port()
-    log = (home / "alertmanager.log").open("w")
+    port = port or free_port()
+    log = (home / "alertmanager.log").open("a")
     process = subprocess.Popen(
         [
             binary,

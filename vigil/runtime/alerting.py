@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +26,7 @@ from vigil.alerts.memory import AlertMemory
 from vigil.alerts.outbox import Outbox
 from vigil.alerts.pipeline import Context, Pipeline, build_pipeline
 from vigil.alerts.rules import AlertRule, Links, Observation, RuleEvaluator
+from vigil.alerts.sources import SourceState, SourceWatch
 from vigil.config import VigilConfig
 from vigil.runtime.engine import Engine
 from vigil.runtime.observe import observe, owner_in
@@ -33,6 +34,7 @@ from vigil.system import System, load_system
 
 log = logging.getLogger(__name__)
 INCIDENTS, RESOLVED = "incidents", "incidents_resolved"  # apart: the resolved history changes seldom
+SOURCES = "sources"  # VigilSourceDown alerts
 
 
 @dataclass
@@ -43,14 +45,21 @@ class AlertPath:
     lock: threading.Lock  # the pipeline's state and the API's reads of the incidents
     evaluators: tuple[RuleEvaluator, ...] = ()
     memory: AlertMemory | None = None
+    sources: SourceWatch | None = None
 
     def evaluate(self, engine: Engine, now: float) -> Context:
-        return self.run(now, observe(engine.series(), now))
+        return self.run(now, observe(engine.series(), now), engine.sources)
 
-    def run(self, now: float, observations: Sequence[Observation]) -> Context:
-        """One round of rules, incidents, memory and delivery, on the given observations."""
+    def run(
+        self,
+        now: float,
+        observations: Sequence[Observation],
+        sources: Mapping[str, SourceState] | None = None,
+    ) -> Context:
+        """One round of rules, incidents, memory and delivery, on the given observations (and the health
+        of the sources they were read from)."""
         with self.lock:
-            ctx = self.pipeline.run(now, observations)
+            ctx = self.pipeline.run(now, observations, sources)
             if self.memory is not None:  # before delivery: what Alertmanager hears, the memory holds
                 self.memory.save(self._memory_parts(), now)
         self.outbox.flush(now)
@@ -76,7 +85,10 @@ class AlertPath:
                     evaluator.restore(state)
             if INCIDENTS in parts:
                 self.incidents.restore(parts[INCIDENTS], parts.get(RESOLVED, []))
+            if self.sources is not None and SOURCES in parts:
+                self.sources.restore(parts[SOURCES])
             firing = {a.fingerprint for e in self.evaluators for a in e.firing()}
+            firing |= {a.fingerprint for a in self.sources.firing()} if self.sources is not None else set()
             orphans = [
                 alert
                 for alert in self.outbox.stored().values()
@@ -94,6 +106,8 @@ class AlertPath:
     def _memory_parts(self) -> dict[str, object]:
         parts: dict[str, object] = {_rule_part(e): e.state() for e in self.evaluators}
         parts[INCIDENTS], parts[RESOLVED] = self.incidents.state()
+        if self.sources is not None:
+            parts[SOURCES] = self.sources.state()
         return parts
 
 
@@ -116,8 +130,11 @@ def build_alert_path(
     )
     incidents = incident_tracker(config, system)
     evaluators = (RuleEvaluator(alert_rule(config, system)),)
-    pipeline = build_pipeline(evaluators, outbox, incidents)
-    return AlertPath(pipeline, outbox, incidents, threading.Lock(), evaluators, AlertMemory(outbox_path))
+    down_for = alerting.source_down_for
+    sources = SourceWatch(down_for) if down_for is not None else None
+    pipeline = build_pipeline(evaluators, outbox, incidents, sources)
+    memory = AlertMemory(outbox_path)
+    return AlertPath(pipeline, outbox, incidents, threading.Lock(), evaluators, memory, sources)
 
 
 def alert_rule(config: VigilConfig, system: System | None) -> AlertRule:

@@ -1,6 +1,6 @@
 """A private, read-only Prometheus over a TSDB directory: a fault-matrix recording's snapshot, or blocks a
-test backfilled with ``promtool``. It scrapes nothing and listens on a free loopback port, so every
-answer comes from that data, and the stack's own Prometheus is left alone.
+test backfilled with ``promtool``. It scrapes nothing (unless a test gives it targets) and listens on a
+free loopback port, so every answer comes from that data, and the stack's own Prometheus is left alone.
 """
 
 from __future__ import annotations
@@ -9,9 +9,11 @@ import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+
+import yaml
 
 from vigil.stack.component import ProbeError, http_probe
 
@@ -23,15 +25,21 @@ def free_port() -> int:
 
 
 @contextmanager
-def serve_tsdb(data: Path, home: Path, *, port: int = 0, timeout: float = 120.0) -> Iterator[str]:
+def serve_tsdb(
+    data: Path, home: Path, *, port: int = 0, timeout: float = 120.0, scrape: Sequence[str] = ()
+) -> Iterator[str]:
     """The real ``prometheus`` on ``data`` (its TSDB directory; it may write there), with its config and
-    log in ``home``, on ``port`` (0: a free one); yields its URL and stops it on exit."""
+    log in ``home``, on ``port`` (0: a free one), scraping the ``host:port`` targets in ``scrape`` every
+    second (none by default); yields its URL and stops it on exit."""
     binary = shutil.which("prometheus")
     if binary is None:
         raise RuntimeError("prometheus is not installed (`vigil stack install`)")
     home.mkdir(parents=True, exist_ok=True)
     config = home / "prometheus.yml"
-    config.write_text("global:\n  scrape_interval: 1m\n")  # no scrape jobs
+    jobs = {"job_name": "targets", "scrape_interval": "1s", "static_configs": [{"targets": list(scrape)}]}
+    config.write_text(
+        yaml.safe_dump({"global": {"scrape_interval": "1m"}, "scrape_configs": [jobs] if scrape else []})
+    )
     url = f"http://127.0.0.1:{port or free_port()}"
     log_path = home / "prometheus.log"
     with log_path.open("w") as log:
