@@ -113,7 +113,15 @@ def webhook_router(secret: str, store: NotificationStore) -> APIRouter:
 
     router = APIRouter(tags=["alertmanager"])
 
-    @router.post(WEBHOOK_PATH, status_code=status.HTTP_200_OK, dependencies=[Depends(authorized)])
+    @router.post(
+        WEBHOOK_PATH,
+        status_code=status.HTTP_200_OK,
+        dependencies=[Depends(authorized)],
+        responses={
+            status.HTTP_400_BAD_REQUEST: {"description": "the body cannot be read as JSON"},
+            status.HTTP_401_UNAUTHORIZED: {"description": "missing or wrong bearer token"},
+        },
+    )
     def receive(payload: WebhookPayload) -> dict[str, int]:
         """Alertmanager's webhook (payload version 4)."""
         store.add(payload)

@@ -58,7 +58,7 @@ class PromSignal:
 class PrometheusCollection(Collection):
     """A ``Collection`` that also says how many samples were left out, and why."""
 
-    dropped_non_finite: int = 0  # NaN/±Inf, e.g. histogram_quantile over no requests
+    dropped_non_finite: int = 0  # NaN/±Inf values (histogram_quantile over no requests) or timestamps
     dropped_out_of_order: int = 0  # duplicate or older timestamps, e.g. series merged by keep_labels
     requests: int = 0  # query_range calls made this round
     errors: list[str] = field(default_factory=list)
@@ -166,7 +166,7 @@ class PrometheusCollector:
             key = signal.key(series.metric)
             newest = seen.get(key, -math.inf)
             for timestamp, value in series.values:
-                if not math.isfinite(value):
+                if not (math.isfinite(value) and math.isfinite(timestamp)):
                     result.dropped_non_finite += 1
                 elif timestamp <= newest:
                     result.dropped_out_of_order += 1

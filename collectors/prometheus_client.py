@@ -79,21 +79,27 @@ class PrometheusClient:
     def query(self, promql: str, at: float, *, name: str | None = None) -> list[Series]:
         """Instant query at ``at``; each series has one value (scalars come back as one unlabelled series)."""
         data = self._post("query", {"query": promql, "time": _ts(at)}, promql, name)
-        with _parsing(self.url):
-            kind, result = data.get("resultType"), data.get("result")
+        with _parsing(self.url, promql, name):
+            kind, result = _get(data, "resultType"), _get(data, "result")
             if kind in ("scalar", "string"):
                 return [Series({}, [_sample(result)])]
-            return [Series(dict(item.get("metric", {})), [_sample(item["value"])]) for item in result or []]
+            return [
+                Series(_labels(_get(item, "metric", {})), [_sample(_get(item, "value"))])
+                for item in _list(result or [], "result")
+            ]
 
     def query_range(
         self, promql: str, start: float, end: float, step: float, *, name: str | None = None
     ) -> list[Series]:
         form = {"query": promql, "start": _ts(start), "end": _ts(end), "step": _ts(step)}
         data = self._post("query_range", form, promql, name)
-        with _parsing(self.url):
+        with _parsing(self.url, promql, name):
             return [
-                Series(dict(item.get("metric", {})), [_sample(v) for v in item.get("values", [])])
-                for item in data.get("result") or []
+                Series(
+                    _labels(_get(item, "metric", {})),
+                    [_sample(v) for v in _list(_get(item, "values", []), "values")],
+                )
+                for item in _list(_get(data, "result") or [], "result")
             ]
 
     def series(self, match: list[str], start: float, end: float) -> list[dict[str, str]]:
@@ -101,8 +107,8 @@ class PrometheusClient:
         form: list[tuple[str, str]] = [("match[]", m) for m in match]
         form += [("start", _ts(start)), ("end", _ts(end))]
         result = self._post("series", form, " or ".join(match), None)
-        with _parsing(self.url):
-            return [dict(labels) for labels in result or []]
+        with _parsing(self.url, " or ".join(match), None):
+            return [_labels(labels) for labels in _list(result or [], "data")]
 
     def _post(self, endpoint: str, form: Any, promql: str, name: str | None) -> Any:
         # POST form-encoded: long PromQL would overflow a URL; Prometheus accepts both.
@@ -144,12 +150,13 @@ class PrometheusClient:
 
 
 @contextmanager
-def _parsing(url: str) -> Iterator[None]:
+def _parsing(url: str, promql: str, name: str | None) -> Iterator[None]:
     # A 200 whose data is not shaped like Prometheus' is a broken source, not a crash of the caller.
     try:
         yield
     except (AttributeError, KeyError, TypeError, ValueError) as exc:
-        raise SourceUnavailable(f"unexpected answer from {url}: {exc!r}") from exc
+        where = f"signal {name}" if name else f"query {promql!r}"
+        raise SourceUnavailable(f"unexpected answer from {url} to {where}: {exc!r}") from exc
 
 
 def _ts(value: float) -> str:
@@ -157,13 +164,49 @@ def _ts(value: float) -> str:
     return f"{value:.3f}".rstrip("0").rstrip(".")
 
 
-def _sample(pair: list[Any]) -> tuple[float, float]:
+def _get(body: Any, key: str, default: Any = None) -> Any:
+    if not isinstance(body, dict):
+        raise TypeError(f"expected an object with {key!r}, not {_excerpt(body)}")
+    return body.get(key, default)
+
+
+def _list(value: Any, what: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise TypeError(f"{what} is not a list: {_excerpt(value)}")
+    return value
+
+
+def _labels(metric: Any) -> dict[str, str]:
+    if not isinstance(metric, dict) or not all(isinstance(v, str) for v in metric.values()):
+        raise TypeError(f"a series' labels are a mapping of strings, not {_excerpt(metric)}")
+    return dict(metric)
+
+
+def _sample(pair: Any) -> tuple[float, float]:
     # Values are strings; float() understands Prometheus' "NaN", "+Inf" and "-Inf".
+    if (
+        not isinstance(pair, list)
+        or len(pair) != 2
+        or not all(isinstance(x, str | int | float) for x in pair)
+    ):
+        raise ValueError(f"a sample is [timestamp, value], not {_excerpt(pair)}")
     timestamp, value = pair
     try:
-        return float(timestamp), float(value)
+        return _float(timestamp), _float(value)
     except ValueError:
-        return float(timestamp), math.nan
+        return _float(timestamp), math.nan
+
+
+def _float(x: Any) -> float:
+    try:
+        return float(x)
+    except OverflowError:  # a JSON integer beyond a float: +-Inf, as Prometheus would read it
+        return math.inf if x > 0 else -math.inf
+
+
+def _excerpt(value: Any, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _json(response: requests.Response) -> Any:

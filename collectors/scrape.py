@@ -16,6 +16,7 @@ are how a hung component shows. An ``up`` a target exposes itself is ignored, as
 
 from __future__ import annotations
 
+import io
 import math
 import statistics
 import time
@@ -23,7 +24,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
-from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.parser import text_fd_to_metric_families
 
 from vigil.collectors.model import Collection, Point
 from vigil.collectors.scrape_signals import STATEFUL_KINDS, Accumulator, ScrapeSignal, compile_match
@@ -174,12 +175,19 @@ class ScrapeCollector:
         extra = self._target_labels[target.url]
         consumers, matchers, stateful = self._consumers, self._matchers, self._stateful
         wanted: list[_Sample] = []
+        lines = _Lines(text)
+        kept: set[str] = set()
         try:
-            for family in text_string_to_metric_families(text):
+            for family in text_fd_to_metric_families(lines):
                 for sample in family.samples:
                     indexes = consumers.get(sample.name)
-                    value = sample.value
-                    if indexes is None or not math.isfinite(value) or sample.name == UP:  # no rate
+                    if indexes is None or sample.name == UP:
+                        continue
+                    try:
+                        value = float(sample.value)  # the parser gives ints as ints, of any size
+                    except OverflowError:  # beyond a float: +-Inf, as Prometheus reads it
+                        continue
+                    if not math.isfinite(value):  # no rate
                         continue
                     raw = sample.labels
                     labels = {**raw, **extra}
@@ -195,9 +203,14 @@ class ScrapeCollector:
                     # A flat string is a third of the memory of a tuple of label pairs; label names
                     # cannot contain NUL, so the key is unambiguous for any sane label value.
                     key = sample.name + "".join(f"\0{k}\0{v}" for k, v in sorted(raw.items()))
-                    wanted.append((key, labels, float(value), indexes, is_stateful))
-        except ValueError as error:
-            raise ValueError(f"unparseable exposition: {error}") from error
+                    if key in kept:  # a series exposed twice: the first counts, as in Prometheus
+                        continue
+                    kept.add(key)
+                    wanted.append((key, labels, value, indexes, is_stateful))
+        except (ValueError, OverflowError) as error:  # OverflowError: a timestamp beyond a float
+            # The parser's messages seldom say where, and some are empty.
+            where = f"near line {lines.number} {_excerpt(lines.line.strip())}"
+            raise ValueError(f"unparseable exposition {where}: {str(error) or 'malformed line'}") from error
         return wanted
 
     def _ingest(
@@ -253,6 +266,22 @@ class ScrapeCollector:
             if any(raw.round <= cutoff for raw in state.values()):
                 # A new dict rather than `del`: Python dicts never shrink their table on deletion.
                 self._state[url] = {key: raw for key, raw in state.items() if raw.round > cutoff}
+
+
+class _Lines(io.StringIO):
+    """An exposition read line by line, knowing which line the parser is at."""
+
+    number = 0
+    line = ""
+
+    def __next__(self) -> str:  # type: ignore[override]  # typeshed gives _IOBase's (bytes) to StringIO
+        self.line = super().__next__()
+        self.number += 1
+        return self.line
+
+
+def _excerpt(text: str, limit: int = 60) -> str:
+    return repr(text if len(text) <= limit else text[: limit - 3] + "...")
 
 
 def _describe(error: BaseException) -> str:

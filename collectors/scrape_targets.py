@@ -37,23 +37,30 @@ def targets_from_file_sd(path: str | Path) -> list[ScrapeTarget]:
     ``__``-prefixed labels are dropped.
     """
     path = Path(path)
-    text = path.read_text()
     try:
+        text = path.read_text()
         groups: Any = yaml.safe_load(text) if path.suffix in (".yml", ".yaml") else json.loads(text)
-    except (ValueError, yaml.YAMLError) as error:
+    # ValueError: not UTF-8, not JSON, a YAML integer of over 4300 digits; RecursionError: nested too deeply
+    except (ValueError, yaml.YAMLError, RecursionError) as error:
         raise ValueError(f"{path}: not a file_sd file: {error}") from error
     if not isinstance(groups, list):
         raise ValueError(f"{path}: a file_sd file holds a list of target groups, not {type(groups).__name__}")
     targets: list[ScrapeTarget] = []
     for number, group in enumerate(groups):
-        if not isinstance(group, dict) or not isinstance(group.get("targets", []), list):
+        addresses = group.get("targets", []) if isinstance(group, dict) else None
+        labels = (group.get("labels") or {}) if isinstance(group, dict) else None
+        if (
+            not isinstance(addresses, list)
+            or not all(isinstance(address, str) for address in addresses)
+            or not isinstance(labels, dict)
+        ):
             raise ValueError(f"{path}: group {number} is not {{'targets': [...], 'labels': {{...}}}}")
-        labels = {str(k): str(v) for k, v in (group.get("labels") or {}).items()}
+        labels = {str(k): str(v) for k, v in labels.items()}
         scheme = labels.pop("__scheme__", "http")
         metrics_path = labels.pop("__metrics_path__", "/metrics")
         labels = {k: v for k, v in labels.items() if not k.startswith("__")}
         targets.extend(
-            ScrapeTarget(f"{scheme}://{address}{metrics_path}", dict(labels)) for address in group["targets"]
+            ScrapeTarget(f"{scheme}://{address}{metrics_path}", dict(labels)) for address in addresses
         )
     return targets
 

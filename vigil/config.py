@@ -5,6 +5,7 @@ A wrong field is reported with its path, e.g. ``signals.2.step: not a duration: 
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from datetime import UTC, date, datetime
@@ -17,12 +18,21 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 from vigil.durations import parse_duration
 
 
-def _duration(value: Any) -> float:
-    if isinstance(value, int | float):
+def _number(value: Any) -> float | None:
+    """A YAML number as a float (infinite for an integer beyond a float's range); None if not a number."""
+    if not isinstance(value, int | float):
+        return None
+    try:
         return float(value)
-    if isinstance(value, str):
-        return parse_duration(value)
-    raise ValueError(f"not a duration: {value!r}")
+    except OverflowError:
+        return math.inf if value > 0 else -math.inf
+
+
+def _duration(value: Any) -> float:
+    seconds = parse_duration(value) if isinstance(value, str) else _number(value)
+    if seconds is None or not math.isfinite(seconds):  # an infinite interval or step breaks the rounds
+        raise ValueError(f"not a duration: {value!r}")
+    return seconds
 
 
 Duration = Annotated[float, BeforeValidator(_duration), Field(gt=0)]
@@ -31,8 +41,8 @@ Wait = Annotated[float, BeforeValidator(_duration), Field(ge=0)]  # a duration t
 
 def _unix_time(value: Any) -> float:
     """Unix seconds from a number, an ISO 8601 string or a YAML timestamp; naive times are UTC."""
-    if isinstance(value, int | float):
-        return float(value)
+    if (seconds := _number(value)) is not None:
+        return seconds
     if isinstance(value, str):
         try:
             value = datetime.fromisoformat(value)
@@ -133,6 +143,8 @@ class DetectorConfig(BaseModel):
             make(self.kind, **self.params)
         except TypeError as error:  # an unknown or misspelt parameter
             raise ValueError(f"detector {self.kind!r}: {error}") from error
+        except (ArithmeticError, MemoryError) as error:  # a parameter out of its range: 0, 10**400
+            raise ValueError(f"detector {self.kind!r} cannot be built with {self.params}: {error}") from error
         return self
 
 
@@ -382,16 +394,20 @@ class VigilConfig(Strict):
     def _derived_signals(cls, data: Any) -> Any:
         """The system file's signals first, then this file's (one with the same name replaces its twin);
         each without a step of its own takes the config's."""
-        if not isinstance(data, dict):
+        if not isinstance(data, dict) or not isinstance(data.get("signals") or [], list):
+            return data  # the fields' own validation says what is wrong with them
+        try:
+            step = _duration(data.get("step", 15.0))
+        except ValueError:
             return data
-        step = _duration(data.get("step", 15.0))
         signals = list(data.get("signals") or [])
-        if data.get("system") and data.get("derive_signals", True) is not False:
+        system = data.get("system")
+        if system and isinstance(system, str | Path) and data.get("derive_signals", True) is not False:
             from vigil.system import load_system
             from vigil.system.signals import derive_signals
 
-            names = {s.get("name") for s in signals if isinstance(s, dict)}
-            derived = derive_signals(load_system(Path(data["system"])), step=step)
+            names = {s.get("name") for s in signals if isinstance(s, dict) and isinstance(s.get("name"), str)}
+            derived = derive_signals(load_system(Path(system)), step=step)
             signals = [s for s in derived if s["name"] not in names] + signals
         signals = [{"step": step, **s} if isinstance(s, dict) else s for s in signals]
         return {**data, "signals": signals}
@@ -441,7 +457,7 @@ class ConfigError(ValueError):
 def format_errors(error: ValidationError) -> str:
     lines = []
     for item in error.errors():
-        path = ".".join(str(part) for part in item["loc"]) or "(top level)"
+        path = ".".join(str(part) or "''" for part in item["loc"]) or "(top level)"  # '': an empty key
         lines.append(f"{path}: {item['msg']}")
     return "\n".join(lines)
 
@@ -453,12 +469,18 @@ def read_config(path: Path) -> dict[str, Any]:
         raw = yaml.safe_load(path.read_text()) or {}
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such file") from None
-    except yaml.YAMLError as error:
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"{path}: not UTF-8 text: {error}") from error
+    # ValueError: an integer of more than 4300 digits; RecursionError: too deeply nested.
+    except (yaml.YAMLError, ValueError, RecursionError) as error:
         raise ConfigError(f"{path}: not valid YAML: {error}") from error
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping of settings at the top level")
     if isinstance(raw.get("system"), str):
-        raw["system"] = str((path.parent / Path(raw["system"]).expanduser()).resolve())
+        try:
+            raw["system"] = str((path.parent / Path(raw["system"]).expanduser()).resolve())
+        except (RuntimeError, ValueError) as error:  # ~user of no such user; a NUL byte
+            raise ConfigError(f"{path}: system: not a usable path: {raw['system']!r}: {error}") from error
     return raw
 
 

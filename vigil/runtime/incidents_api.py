@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from typing import Literal
+from typing import Any, Literal
 
 from fastapi import APIRouter, HTTPException, Response
 from pydantic import BaseModel
@@ -81,6 +81,9 @@ def history(state: SeriesState, fingerprint: str = "") -> SeriesHistory:
 
 def incidents_router(alerts: AlertPath, engine: Engine, clock: Callable[[], float] = time.time) -> APIRouter:
     router = APIRouter(prefix="/api/v1/incidents", tags=["incidents"])
+    unknown: dict[int | str, dict[str, Any]] = {
+        404: {"description": "no such incident, open or recently resolved"}
+    }
 
     def find(incident_id: str) -> Incident:
         open_, resolved = alerts.snapshot()
@@ -96,11 +99,11 @@ def incidents_router(alerts: AlertPath, engine: Engine, clock: Callable[[], floa
         chosen = {"open": open_, "resolved": resolved, "all": [*open_, *resolved]}[status]
         return [_out(i) for i in sorted(chosen, key=lambda i: i.opened_at, reverse=True)]
 
-    @router.get("/{incident_id}", response_model=IncidentOut)
+    @router.get("/{incident_id}", response_model=IncidentOut, responses=unknown)
     def get_incident(incident_id: str) -> IncidentOut:
         return _out(find(incident_id))
 
-    @router.get("/{incident_id}/summary", response_class=Response)
+    @router.get("/{incident_id}/summary", response_class=Response, responses=unknown)
     def summary(incident_id: str, format: Literal["text", "html"] = "text") -> Response:
         """What is wrong, where, since when, the likely cause, and each signal's plot (HTML)."""
         incident = find(incident_id)

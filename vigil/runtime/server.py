@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
+from typing import Any
 
-from fastapi import APIRouter, FastAPI, Response
+from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry
 from pydantic import BaseModel
 
@@ -57,6 +62,23 @@ def _view(state: SeriesState) -> SignalView:
     )
 
 
+def _json_safe(value: Any) -> Any:
+    """``value`` with NaN and infinities as strings: JSON has no such numbers."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+async def invalid_request(_request: Request, error: RequestValidationError) -> JSONResponse:
+    """FastAPI's 422, which shows the offending input. Python's JSON parser reads NaN and Infinity, which
+    JSON cannot write back: without this, a body holding them would be answered with a 500."""
+    return JSONResponse(status_code=422, content={"detail": _json_safe(jsonable_encoder(error.errors()))})
+
+
 def create_app(
     engine: Engine,
     registry: CollectorRegistry | None = None,
@@ -80,6 +102,7 @@ def create_app(
         version=__version__,
         description="Anomaly scores of the signals of the watched system, and vigil's own health.",
         lifespan=lifespan,
+        exception_handlers={RequestValidationError: invalid_request},
     )
 
     @app.get("/metrics", include_in_schema=False)

@@ -39,7 +39,8 @@ def problems(error: ValidationError) -> list[str]:
 def parse_system(text: str, source: str = "<system>") -> System:
     try:
         raw = yaml.safe_load(text)
-    except yaml.YAMLError as error:
+    # ValueError: an integer of more than 4300 digits; RecursionError: too deeply nested.
+    except (yaml.YAMLError, ValueError, RecursionError) as error:
         raise SystemFileError(f"{source}: not valid YAML: {error}") from error
     if not isinstance(raw, dict):
         raise SystemFileError(f"{source}: expected a mapping with name, services, ... at the top level")
@@ -56,5 +57,9 @@ def load_system(path: Path) -> System:
     except FileNotFoundError:
         raise SystemFileError(f"{path}: no such file") from None
     except OSError as error:
+        raise SystemFileError(f"{path}: cannot read it: {error}") from error
+    except UnicodeDecodeError as error:
+        raise SystemFileError(f"{path}: not UTF-8 text: {error}") from error
+    except ValueError as error:  # a NUL byte in the path
         raise SystemFileError(f"{path}: cannot read it: {error}") from error
     return parse_system(text, str(path))
