@@ -23,6 +23,7 @@ from vigil.collectors.prometheus_client import PrometheusClient
 from vigil.collectors.promql import matchers
 from vigil.config import read_config
 from vigil.demo import timeline
+from vigil.demo.leadtime import limit, sli
 from vigil.demo.outcome import Outcome, assess
 from vigil.demo.scenarios import Scenario
 from vigil.demo.vigil_process import demo_config, running_vigil
@@ -219,16 +220,20 @@ def _act(
 def settle(prometheus: PrometheusClient, say: Callable[[str], None], timeout: float = 600.0) -> None:
     """Wait until an earlier run's trouble is gone: vigil's detectors must learn normal from this run.
 
-    "Gone" is the queues near-empty and no server error, each for a whole minute, so that the 1-minute
-    windows of vigil's signals (fulfilment delay, queue rates, error counts) no longer hold it either.
+    "Gone" is the queues near-empty, no server error and every SLO within its limit, each for a whole
+    minute, so that the 1-minute windows of vigil's signals (fulfilment delay, queue rates, error
+    counts) no longer hold it either. The SLOs count apart from the queues: a few orders left queued by
+    an earlier run, fulfilled minutes late, break the fulfilment SLO at steady traffic by themselves.
     """
     deadline = time.monotonic() + timeout
     told: set[str] = set()
     while True:
         depth, errors = _measured(prometheus, QUEUED), _measured(prometheus, ERRORED)
+        broken = [slo.name for slo in SYSTEM.slos if _measured(prometheus, sli(slo)) > limit(slo)]
         unsettled = {
             "queues": f"up to {depth:.0f} messages queued" if depth > SETTLED_QUEUE_DEPTH else "",
             "errors": f"{errors:.0f} server errors" if errors >= 1 else "",
+            "slos": f"SLO {', '.join(broken)} broken" if broken else "",
         }
         why = " and ".join(text for text in unsettled.values() if text)
         if not why:
