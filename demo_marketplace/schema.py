@@ -63,6 +63,12 @@ CREATE TABLE IF NOT EXISTS orders (
     paid_at timestamptz, fulfilled_at timestamptz
 );
 CREATE INDEX IF NOT EXISTS orders_by_status ON orders (status);
+-- The transactional outbox: messages committed with the change they announce, until confirmed.
+CREATE TABLE IF NOT EXISTS outbox (
+    id bigserial PRIMARY KEY, message_id text NOT NULL, routing_key text NOT NULL, body jsonb NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS outbox_by_message ON outbox (message_id);
 -- One row per order: the primary key is what makes charging idempotent.
 CREATE TABLE IF NOT EXISTS payments (
     order_id uuid PRIMARY KEY REFERENCES orders, amount_cents integer NOT NULL, provider_ref text NOT NULL,

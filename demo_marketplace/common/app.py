@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import logging
 import time
@@ -44,6 +45,7 @@ class Resources:
     cache: Cache | None = None
     broker: Broker | None = None
     leaked: list[bytearray] = field(default_factory=list)
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)  # the service's own loops (a relay)
 
     async def open(self) -> None:
         s = self.settings
@@ -57,6 +59,9 @@ class Resources:
             await self.broker.open()
 
     async def close(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
         for resource in (self.broker, self.cache, self.db, self.peers):
             if resource is not None:
                 await resource.close()

@@ -121,6 +121,19 @@ class ServiceMetrics:
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
+        self.outbox_pending = Gauge(
+            "marketplace_outbox_pending_messages",
+            "Messages stored with their change but not yet confirmed by the broker",
+            ["service"],
+            registry=r,
+            multiprocess_mode="max",  # every replica counts the same table
+        )
+        self.outbox_relayed = Counter(
+            "marketplace_outbox_relayed_messages",
+            "Messages the outbox relay published because their own request could not",
+            ["service"],
+            registry=r,
+        )
         self.orders = Counter(
             "marketplace_orders_total",
             "Orders by lifecycle event (placed, paid, payment_failed, fulfilled)",

@@ -44,6 +44,37 @@ def test_an_order_flows_through_rabbitmq_to_fulfilment(marketplace: Marketplace)
         metric_sum(marketplace, "orders", "messaging_published_total", outcome="confirmed") == published + 1
     )
     assert metric_sum(marketplace, "warehouse", "marketplace_order_fulfilment_delay_seconds_count") >= 1
+    with psycopg.connect(marketplace.dsn) as conn:
+        left = conn.execute("SELECT count(*) FROM outbox WHERE message_id = %s", (order_id,)).fetchone()
+    assert left == (0,), "a confirmed announcement leaves the outbox"
+
+
+def test_an_order_left_unannounced_is_published_by_the_outbox_relay(marketplace: Marketplace) -> None:
+    """What a checkout killed between its commit and its publish leaves (or one that met RabbitMQ
+    away): the order and its order.placed committed, never published. The relay announces it."""
+    order_id = str(uuid.uuid4())
+    items = '[{"product_id": 9, "quantity": 1, "price_cents": 1999}]'
+    body = f'{{"order_id": "{order_id}", "total_cents": 1999, "items": {items}}}'
+    relayed = metric_sum(marketplace, "orders", "marketplace_outbox_relayed_messages_total")
+    with psycopg.connect(marketplace.dsn) as conn, conn.transaction():
+        conn.execute(
+            "INSERT INTO orders (id, cart_id, items, total_cents, status, created_at)"
+            " VALUES (%s, 'test-outbox', %s, 1999, 'placed', now() - interval '1 minute')",
+            (order_id, items),
+        )
+        # A minute old: older than any publish still under way, so no request is publishing it.
+        conn.execute(
+            "INSERT INTO outbox (message_id, routing_key, body, created_at)"
+            " VALUES (%s, 'order.placed', %s, now() - interval '1 minute')",
+            (order_id, body),
+        )
+    order = wait_for_status(marketplace, order_id, "fulfilled")  # the relay looks every second
+    assert order["status"] == "fulfilled", order
+    with psycopg.connect(marketplace.dsn) as conn:
+        left = conn.execute("SELECT count(*) FROM outbox WHERE message_id = %s", (order_id,)).fetchone()
+        charged = conn.execute("SELECT count(*) FROM payments WHERE order_id = %s", (order_id,)).fetchone()
+    assert (left, charged) == ((0,), (1,)), "announced once, charged once"
+    assert metric_sum(marketplace, "orders", "marketplace_outbox_relayed_messages_total") >= relayed + 1
 
 
 def test_a_redelivered_order_is_not_charged_twice(marketplace: Marketplace) -> None:

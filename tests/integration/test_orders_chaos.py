@@ -21,6 +21,7 @@ def test_no_acknowledged_order_is_lost_or_charged_twice(marketplace: Marketplace
     assert set(result["restarts_seconds_away"]) == {"rabbitmq", "postgresql"}
     assert result["acknowledged"] > 0, result
     assert result["lost"] == 0, result
+    assert result["outbox_left"] == 0, result  # every committed order was announced
     assert result["charged_twice"] == 0, result
     assert result["paid"] == result["fulfilled"] == result["acknowledged"], result
     assert result["statuses_after_replay"] == {"fulfilled": result["acknowledged"]}, result
