@@ -7,7 +7,6 @@ free loopback port, no gossip); the stack's shared one is only posted to, never 
 from __future__ import annotations
 
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -29,17 +28,12 @@ from vigil.alerts.alertmanager import (
 from vigil.alerts.model import Alert
 from vigil.alerts.outbox import Outbox
 from vigil.stack import Stack
+from vigil.stack.private_prometheus import free_port
 
 pytestmark = pytest.mark.integration
 
 RESEND = 30.0
 CONFIG = {"route": {"receiver": "default", "group_by": ["alertname"]}, "receivers": [{"name": "default"}]}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class PrivateAlertmanager:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 
@@ -11,6 +10,7 @@ import requests
 
 from vigil.collectors.scrape import ScrapeCollector, ScrapeSignal, ScrapeTarget, targets_from_file_sd
 from vigil.demo_marketplace.runner import Marketplace
+from vigil.stack.private_prometheus import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -21,13 +21,6 @@ SIGNALS = [
     ScrapeSignal("error_ratio", DURATION, "ratio", by=("service",), numerator_match={"status_class": "~5.."}),
     ScrapeSignal("rss_bytes", "process_resident_memory_bytes", "gauge", by=("service",), aggregation="max"),
 ]
-
-
-def unused_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def browse(url: str, stop: threading.Event, sent: list[int]) -> None:
@@ -42,9 +35,7 @@ def test_rates_and_p99_per_service_from_the_replicas(marketplace: Marketplace) -
     # The fixture starts the marketplace when it is not running, which also writes the file_sd file.
     file_sd = marketplace.stack.home / "prometheus" / "targets" / "marketplace.json"
     targets = [t for t in targets_from_file_sd(file_sd) if t.labels.get("job") == "marketplace"]
-    dead = ScrapeTarget(
-        f"http://127.0.0.1:{unused_port()}/metrics", {"job": "marketplace", "service": "ghost"}
-    )
+    dead = ScrapeTarget(f"http://127.0.0.1:{free_port()}/metrics", {"job": "marketplace", "service": "ghost"})
     collector = ScrapeCollector("scrape", [*targets, dead], SIGNALS, timeout=3.0)
     products = f"{marketplace.url('gateway')}/api/products?category=books"
     requests.get(products, timeout=10).raise_for_status()  # so the series exist before the first scrape

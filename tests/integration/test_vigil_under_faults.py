@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 import pytest
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.integration.netproxy import TcpForwarder
 from tests.integration.private_alertmanager import (
@@ -80,9 +81,8 @@ def pending(port: int) -> float:
         text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=2).text
     except httpx.HTTPError:
         return 0.0
-    return next(
-        (float(line.split()[-1]) for line in text.splitlines() if line.startswith("vigil_outbox_pending ")), 0
-    )
+    samples = (s for family in text_string_to_metric_families(text) for s in family.samples)
+    return next((s.value for s in samples if s.name == "vigil_outbox_pending" and not s.labels), 0.0)
 
 
 def write_config(tmp_path: Path, port: int, prometheus: str, elasticsearch: str, alertmanager: str) -> Path:

@@ -15,13 +15,8 @@ import pytest
 
 from vigil.stack import Stack, StackError, StackSettings
 from vigil.stack.components.databases import Redis
+from vigil.stack.private_prometheus import free_port
 from vigil.stack.process import PidFile, is_alive, spawn, stop
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture
