@@ -8,9 +8,10 @@ provider fault made on purpose, which they must equal); kills and restarts. Only
 load and every fault stop by themselves.
 
 Checkouts are placed by the bench's own workers (their order ids are what "acknowledged" means: a 201
-with an id) beside Locust's storefront load at 5x the demo's users. After the chaos the bench waits for
-the queues to drain, replays the payments dead letters (``vigil marketplace dlq replay``) once the
-provider is back, drains again and counts.
+with an id, or a 200 with it for a retry with the checkout's Idempotency-Key) beside Locust's storefront
+load at 5x the demo's users. After the chaos the bench waits for the queues and the orders' outbox to
+drain, replays the payments dead letters (``vigil marketplace dlq replay``) once the provider is back,
+drains again and counts.
 """
 
 from __future__ import annotations
@@ -48,7 +49,11 @@ class Placed:
     """What the storefront said to the bench's checkouts: an order is acknowledged by a 201 with its id."""
 
     acknowledged: list[str] = field(default_factory=list)
-    refused: int = 0  # any other answer, or no answer (a killed replica, a restarting database)
+    retried: int = 0  # acknowledged only on a retry with the checkout's Idempotency-Key
+    refused: int = 0  # no acknowledgement after every retry (a killed replica, a restarting database)
+
+
+CHECKOUT_TRIES = 3
 
 
 def _place_orders(market: Marketplace, placed: Placed, stop: threading.Event, seed: int) -> None:
@@ -59,14 +64,35 @@ def _place_orders(market: Marketplace, placed: Placed, stop: threading.Event, se
             item = {"product_id": rng.randint(1, 5000), "quantity": rng.randint(1, 3)}
             try:
                 http.post(f"{gateway}/api/cart/{cart}/items", json=item, timeout=10).raise_for_status()
-                answer = http.post(f"{gateway}/api/checkout", json={"cart_id": cart}, timeout=15)
             except requests.RequestException:
-                answer = None
-            if answer is not None and answer.status_code == 201 and answer.json().get("order_id"):
-                placed.acknowledged.append(answer.json()["order_id"])
-            else:
                 placed.refused += 1
+                continue
+            order_id = _check_out(http, gateway, cart, stop)
+            if order_id is None:
+                placed.refused += 1
+            else:
+                placed.acknowledged.append(order_id[0])
+                placed.retried += order_id[1] > 0
             stop.wait(rng.uniform(0.05, 0.3))
+
+
+def _check_out(
+    http: requests.Session, gateway: str, cart: str, stop: threading.Event
+) -> tuple[str, int] | None:
+    """A customer's checkout, retried as a careful client does when no answer came: with the same
+    Idempotency-Key, so a retry returns the order a lost answer had placed. (order id, retries) or None."""
+    key = f"chaos-{uuid.uuid4()}"
+    for attempt in range(CHECKOUT_TRIES):
+        try:
+            headers = {"Idempotency-Key": key}
+            answer = http.post(f"{gateway}/api/checkout", json={"cart_id": cart}, headers=headers, timeout=15)
+        except requests.RequestException:
+            answer = None
+        if answer is not None and answer.status_code in (200, 201) and answer.json().get("order_id"):
+            return answer.json()["order_id"], attempt
+        if (answer is not None and answer.status_code < 500) or stop.wait(1.0):
+            return None  # refused for good (a 4xx), or the bench is over
+    return None
 
 
 @contextmanager
@@ -238,6 +264,7 @@ def run(
     return {
         **count(market, ids, since),
         "refused": placed.refused,
+        "acknowledged_on_a_retry": placed.retried,
         "dead_lettered": dead,
         "payment_failed_on_purpose": failed_on_purpose,
         "replayed": replayed,  # every dead letter of the payments queue, earlier runs' too

@@ -63,6 +63,9 @@ CREATE TABLE IF NOT EXISTS orders (
     paid_at timestamptz, fulfilled_at timestamptz
 );
 CREATE INDEX IF NOT EXISTS orders_by_status ON orders (status);
+-- A client's key for one checkout: its retries find the order instead of placing another.
+ALTER TABLE orders ADD COLUMN IF NOT EXISTS idempotency_key text;
+CREATE UNIQUE INDEX IF NOT EXISTS orders_by_idempotency_key ON orders (idempotency_key);
 -- The transactional outbox: messages committed with the change they announce, until confirmed.
 CREATE TABLE IF NOT EXISTS outbox (
     id bigserial PRIMARY KEY, message_id text NOT NULL, routing_key text NOT NULL, body jsonb NOT NULL,

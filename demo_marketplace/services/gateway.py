@@ -90,9 +90,10 @@ async def add_to_cart(cart_id: str, request: Request, resources: ResourcesDep) -
 @router.post("/checkout")
 async def checkout(request: Request, resources: ResourcesDep) -> Response:
     body = await request.body()
-    return await _forward(
-        resources, "orders", "POST", "/orders", content=body, headers={"content-type": "application/json"}
-    )
+    headers = {"content-type": "application/json"}
+    if key := request.headers.get("idempotency-key"):  # the client's retries must reach orders as one
+        headers["idempotency-key"] = key
+    return await _forward(resources, "orders", "POST", "/orders", content=body, headers=headers)
 
 
 @router.get("/orders/{order_id}")

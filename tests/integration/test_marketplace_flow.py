@@ -49,6 +49,28 @@ def test_an_order_flows_through_rabbitmq_to_fulfilment(marketplace: Marketplace)
     assert left == (0,), "a confirmed announcement leaves the outbox"
 
 
+def test_a_retried_checkout_with_its_idempotency_key_places_one_order(marketplace: Marketplace) -> None:
+    """A client that never got its answer retries with the same key: the same order comes back (200),
+    none is placed twice; the key reused for another cart is refused (409)."""
+    key = f"checkout-{uuid.uuid4()}"
+
+    def check_out(cart: str) -> requests.Response:
+        headers = {"Idempotency-Key": key}
+        return api(marketplace, "POST", "/api/checkout", json={"cart_id": cart}, headers=headers)
+
+    cart, other = (f"test-{uuid.uuid4().hex[:12]}" for _ in range(2))
+    for c in (cart, other):
+        assert api(marketplace, "POST", f"/api/cart/{c}/items", json={"product_id": 5, "quantity": 1}).ok
+    first, again, reused = check_out(cart), check_out(cart), check_out(other)
+    answers = [first.status_code, again.status_code, reused.status_code]
+    assert answers == [201, 200, 409], (first.text, again.text, reused.text)
+    assert again.json()["order_id"] == first.json()["order_id"]
+    with psycopg.connect(marketplace.dsn) as conn:
+        placed = conn.execute("SELECT count(*) FROM orders WHERE idempotency_key = %s", (key,)).fetchone()
+    assert placed == (1,)
+    assert wait_for_status(marketplace, first.json()["order_id"], "fulfilled")["status"] == "fulfilled"
+
+
 def test_an_order_left_unannounced_is_published_by_the_outbox_relay(marketplace: Marketplace) -> None:
     """What a checkout killed between its commit and its publish leaves (or one that met RabbitMQ
     away): the order and its order.placed committed, never published. The relay announces it."""
